@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's test command (README, CI): installs what is missing, then runs
+#   1. pytest: unit, integration (real redis-server, redis-sentinel, toxiproxy-server),
+#      e2e on the Docker stack and the browser test (both need their engine: CI provides them;
+#      elsewhere they skip unless CI=true, where a missing engine is a failure),
+#   2. the chaos regression suite: every shipped scenario on the local backend, and on the
+#      Docker backend when an engine answers,
+#   3. a smoke run of the benchmark (proves it works; asserts nothing about speed).
+# Extra arguments go to pytest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh || exit 1
+failed=()
+run() { echo; echo "=== $*"; "$@" || failed+=("$*"); }
+
+run python3 -m pytest -q "$@"
+out="reports/ci"
+run python3 -m harness run scenarios/*.yaml --backend local --out "$out" --junit "$out/local-junit.xml"
+if docker info >/dev/null 2>&1; then
+  run python3 -m harness run scenarios/*.yaml --backend docker --out "$out" --junit "$out/docker-junit.xml"
+elif [ "${CI:-}" = "true" ]; then
+  failed+=("docker chaos suite: no Docker engine answers")
+fi
+if [ -f benchmarks/run.py ]; then run python3 -m benchmarks.run --quick --out "$out/benchmark-smoke.json"; fi
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "all test steps passed"

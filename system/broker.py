@@ -1,0 +1,313 @@
+"""The one module that talks to Redis: every task state change is one Lua script call.
+
+redis-py errors are translated here into system.errors; nothing above sees redis-py's.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import redis
+
+from system.config import Settings
+from system.connection import connect
+from system.errors import BrokerUnavailable, Conflict, NotDurable, NotFound, TaskQueueError
+from system.keys import PRIORITIES, Keys
+from system.metrics import LATENCY_BUCKETS_MS
+from system.model import TaskSpec, task_record
+from system.scripts import Scripts
+
+COUNTERS = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
+            "lease_expired", "cancelled", "redriven")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task leased to this worker; `token` fences every later write about it."""
+
+    id: str
+    token: str
+    type: str
+    data: Any
+    attempt: int
+    max_retries: int
+    timeout: float
+    submitted_at: float
+    priority: str
+    failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one attempt, as reported by the worker that ran it."""
+
+    id: str
+    token: str
+    ok: bool
+    payload: str  # JSON result, or the error message
+    retry_delay_ms: int = 0
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Map redis-py's exceptions to the project's: connection trouble is 503, not a crash."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+        raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
+    except redis.ResponseError as exc:
+        if str(exc).startswith(("LOADING", "MASTERDOWN", "NOREPLICAS", "READONLY", "BUSY")):
+            raise BrokerUnavailable(f"Redis not ready: {exc}") from exc
+        raise TaskQueueError(f"Redis error: {exc}") from exc
+    except redis.RedisError as exc:
+        raise BrokerUnavailable(f"Redis error: {exc}") from exc
+
+
+class Broker:
+    """Producer, consumer and observer operations on the queue."""
+
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.client = client or connect(settings)
+        self.scripts = Scripts.register(self.client)
+        self._base = [self.keys.task_prefix, ":events"]
+        assert self.keys.events("x") == self.keys.task("x") + ":events"
+
+    # --- producers -------------------------------------------------------------------
+    def submit(self, specs: Sequence[TaskSpec]) -> list[tuple[str, bool]]:
+        """Store and enqueue tasks atomically; returns (id, created) per task.
+
+        With durable_ack, WAIT runs on the same connection right after the write, and a
+        write no replica confirmed is reported as NotDurable (the client may retry with
+        the same idempotency key).
+        """
+        args: list[Any] = [*self._base, self.keys.idempotency_prefix, self.settings.result_ttl_s, len(specs)]
+        for spec in specs:
+            args += [uuid.uuid4().hex, spec.type, spec.data_json(), spec.priority,
+                     spec.max_retries, spec.timeout, spec.idempotency_key]
+        keys = [*self.keys.queues, self.keys.index, self.keys.stats, self.keys.wakeup]
+        with translated_errors():
+            if not self.settings.durable_ack:
+                flat = self.scripts.submit(keys=keys, args=args)
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                self.scripts.submit(keys=keys, args=args, client=pipe)
+                pipe.wait(self.settings.durable_ack_replicas, self.settings.durable_ack_timeout_ms)
+                flat, acked = pipe.execute()
+                if acked < self.settings.durable_ack_replicas:
+                    raise NotDurable(f"stored on the primary but confirmed by {acked} of "
+                                     f"{self.settings.durable_ack_replicas} replicas in time; "
+                                     "retry with the same Idempotency-Key")
+        return [(flat[i], bool(int(flat[i + 1]))) for i in range(0, len(flat), 2)]
+
+    def cancel(self, task_id: str) -> None:
+        self._outcome(self.scripts.cancel, task_id,
+                      [*self.keys.queues, self.keys.delayed, self.keys.stats], [self.settings.result_ttl_s])
+
+    def redrive(self, task_id: str) -> None:
+        self._outcome(self.scripts.redrive, task_id,
+                      [*self.keys.queues, self.keys.dead, self.keys.stats, self.keys.wakeup], [])
+
+    def _outcome(self, script: Any, task_id: str, keys: list[str], extra: list[Any]) -> None:
+        with translated_errors():
+            verdict, status = script(keys=keys, args=[*self._base, task_id, *extra])
+        if verdict == "missing":
+            raise NotFound(f"no task with id {task_id!r}")
+        if verdict == "conflict":
+            raise Conflict(f"task {task_id} is {status}; only queued or retry_scheduled tasks can be "
+                           "cancelled and only dead tasks re-driven")
+
+    # --- observers -------------------------------------------------------------------
+    def get(self, task_id: str) -> dict[str, Any]:
+        with translated_errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall(self.keys.task(task_id))
+            pipe.lrange(self.keys.events(task_id), 0, -1)
+            fields, events = pipe.execute()
+        if not fields:
+            raise NotFound(f"no task with id {task_id!r}")
+        return task_record(fields, events)
+
+    def get_many(self, task_ids: Sequence[str], *, events: bool = False) -> list[dict[str, Any]]:
+        """Records of the ids that still exist, in order, in one round trip."""
+        with translated_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for task_id in task_ids:
+                pipe.hgetall(self.keys.task(task_id))
+                if events:
+                    pipe.lrange(self.keys.events(task_id), 0, -1)
+            replies = pipe.execute()
+        step = 2 if events else 1
+        return [task_record(replies[i], replies[i + 1] if events else None)
+                for i in range(0, len(replies), step) if replies[i]]
+
+    def list_tasks(self, *, status: str | None = None, kind: str | None = None, limit: int = 50,
+                   cursor: int = 0, scan_max: int = 5000) -> tuple[list[dict[str, Any]], int | None]:
+        """Newest first. Filters apply while scanning the index, at most scan_max entries per
+        page, so a rare status cannot make one request scan everything; the cursor resumes."""
+        found: list[dict[str, Any]] = []
+        position = cursor
+        with translated_errors():
+            while len(found) < limit and position - cursor < scan_max:
+                ids = self.client.zrevrange(self.keys.index, position, position + 199)
+                if not ids:
+                    return found, None
+                pipe = self.client.pipeline(transaction=False)
+                for task_id in ids:
+                    pipe.hgetall(self.keys.task(task_id))
+                for fields in pipe.execute():
+                    position += 1
+                    if fields and status in (None, fields.get("status")) and kind in (None, fields.get("type")):
+                        found.append(task_record(fields))
+                        if len(found) == limit:
+                            break
+        return found, position
+
+    def dead_letters(self, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        with translated_errors():
+            ids = self.client.zrevrange(self.keys.dead, offset, offset + limit - 1)
+            total = self.client.zcard(self.keys.dead)
+        return self.get_many(ids), total
+
+    def queue_depths(self) -> dict[str, int]:
+        with translated_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for queue in self.keys.queues:
+                pipe.llen(queue)
+            pipe.zcard(self.keys.leases)
+            pipe.zcard(self.keys.delayed)
+            pipe.zcard(self.keys.dead)
+            counts = pipe.execute()
+        return dict(zip([*PRIORITIES, "leased", "delayed", "dead"], counts))
+
+    def stats(self) -> dict[str, int]:
+        with translated_errors():
+            raw = self.client.hgetall(self.keys.stats)
+        return {name: int(raw.get(name, 0)) for name in COUNTERS}
+
+    def latency_histogram(self) -> tuple[dict[str, int], int]:
+        """Bucket counts keyed by upper bound in ms ('inf' last) and the sum in ms."""
+        with translated_errors():
+            raw = self.client.hgetall(self.keys.latency)
+        buckets = {str(b): int(raw.get(str(b), 0)) for b in LATENCY_BUCKETS_MS}
+        buckets["inf"] = int(raw.get("inf", 0))
+        return buckets, int(raw.get("sum_ms", 0))
+
+    def workers(self) -> tuple[list[dict[str, Any]], str | None]:
+        """Live workers (registration not expired) and the current leader."""
+        with translated_errors():
+            ids = sorted(self.client.smembers(self.keys.workers_active))
+            pipe = self.client.pipeline(transaction=False)
+            for worker_id in ids:
+                pipe.hgetall(self.keys.worker(worker_id))
+            pipe.get(self.keys.leader)
+            *infos, leader = pipe.execute()
+        live = [_worker_view(info, leader) for info in infos if info]
+        return live, leader
+
+    def redis_info(self) -> dict[str, Any]:
+        with translated_errors():
+            info = self.client.info()
+        return {"role": info.get("role"), "connected_replicas": info.get("connected_slaves", 0),
+                "used_memory": info.get("used_memory"), "ops_per_sec": info.get("instantaneous_ops_per_sec"),
+                "version": info.get("redis_version")}
+
+    # --- workers ---------------------------------------------------------------------
+    def claim(self, worker_id: str, count: int) -> list[Claim]:
+        with translated_errors():
+            flat = self.scripts.claim(keys=[*self.keys.queues, self.keys.leases],
+                                      args=[*self._base, worker_id, self.settings.lease_ttl_ms, count])
+        return [Claim(id=flat[i], token=str(flat[i + 1]), type=flat[i + 2], data=json.loads(flat[i + 3]),
+                      attempt=int(flat[i + 4]), max_retries=int(flat[i + 5]), timeout=float(flat[i + 6]),
+                      submitted_at=int(flat[i + 7]) / 1000, priority=flat[i + 8], failures=int(flat[i + 9]))
+                for i in range(0, len(flat), 10)]
+
+    def wait_for_work(self, timeout_s: float) -> None:
+        """Block until a submit pushes a wakeup token or the timeout passes."""
+        with translated_errors():
+            self.client.blpop([self.keys.wakeup], timeout=timeout_s)
+
+    def extend(self, held: Sequence[tuple[str, str]]) -> list[str]:
+        """Extend leases of (id, token) pairs; returns the ids this worker no longer holds."""
+        if not held:
+            return []
+        with translated_errors():
+            return self.scripts.extend(keys=[self.keys.leases],
+                                       args=[*self._base, self.settings.lease_ttl_ms, *_flatten(held)])
+
+    def finish(self, worker_id: str, outcomes: Sequence[Outcome]) -> list[str]:
+        """Apply outcomes (fenced per task); returns 'ok' | 'retry' | 'dead' | 'stale' each."""
+        args: list[Any] = [*self._base, self.settings.result_ttl_s, len(LATENCY_BUCKETS_MS), *LATENCY_BUCKETS_MS]
+        for o in outcomes:
+            args += [o.id, o.token, worker_id, "ok" if o.ok else "error", o.payload, o.retry_delay_ms]
+        with translated_errors():
+            return self.scripts.finish(keys=[self.keys.leases, self.keys.delayed, self.keys.dead,
+                                             self.keys.stats, self.keys.latency], args=args)
+
+    def release(self, worker_id: str, held: Sequence[tuple[str, str]]) -> int:
+        if not held:
+            return 0
+        with translated_errors():
+            return self.scripts.release(keys=[*self.keys.queues, self.keys.leases, self.keys.wakeup],
+                                        args=[*self._base, worker_id, *_flatten(held)])
+
+    def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
+        """Register or refresh this worker: one MULTI/EXEC, expiring unless refreshed."""
+        key = self.keys.worker(worker_id)
+        with translated_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(key, mapping={k: json.dumps(v) if isinstance(v, (list, dict)) else v
+                                    for k, v in info.items()})
+            pipe.pexpire(key, self.settings.worker_ttl_ms)
+            pipe.sadd(self.keys.workers_active, worker_id)
+            pipe.execute()
+
+    def deregister(self, worker_id: str) -> None:
+        with translated_errors():
+            self.scripts.deregister(keys=[self.keys.workers_active, self.keys.worker(worker_id), self.keys.leader],
+                                    args=[*self._base, worker_id])
+
+    def elect(self, worker_id: str) -> int | None:
+        """Become or stay leader; returns the leadership epoch (fencing token) or None."""
+        with translated_errors():
+            epoch = self.scripts.elect(keys=[self.keys.leader, self.keys.leader_epoch],
+                                       args=[*self._base, worker_id, self.settings.leader_ttl_ms])
+        return int(epoch) if epoch else None
+
+    def reap(self, epoch: int, *, limit: int = 1000) -> tuple[int, int, int] | None:
+        """Leader duty; returns (requeued, dead, released retries), None if no longer leader."""
+        with translated_errors():
+            result = self.scripts.reap(
+                keys=[*self.keys.queues, self.keys.leases, self.keys.delayed, self.keys.dead,
+                      self.keys.stats, self.keys.leader_epoch, self.keys.wakeup],
+                args=[*self._base, epoch, limit, self.settings.max_lease_expiries])
+        return None if result == -1 else (int(result[0]), int(result[1]), int(result[2]))
+
+    def prune(self, epoch: int) -> list[str] | None:
+        with translated_errors():
+            result = self.scripts.prune(keys=[self.keys.workers_active, self.keys.leader_epoch, self.keys.index],
+                                        args=[*self._base, epoch, self.keys.worker_prefix,
+                                              self.settings.result_ttl_s * 1000])
+        return None if result == -1 else list(result)
+
+
+def _flatten(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    return [item for pair in pairs for item in pair]
+
+
+def _worker_view(info: dict[str, str], leader: str | None) -> dict[str, Any]:
+    view: dict[str, Any] = dict(info)
+    for key in ("pid", "concurrency", "processed", "failed"):
+        if key in view:
+            view[key] = int(view[key])
+    for key in ("started_at", "last_heartbeat"):
+        if key in view:
+            view[key] = float(view[key])
+    view["current"] = json.loads(view.get("current", "[]"))
+    view["leader"] = view.get("id") == leader
+    return view

@@ -1,0 +1,50 @@
+"""The project's own error hierarchy; nothing above system.broker sees redis-py exceptions."""
+
+from __future__ import annotations
+
+
+class TaskQueueError(Exception):
+    """Base class: every error carries a stable machine-readable code and an HTTP status."""
+
+    code = "internal"
+    status = 500
+
+
+class ConfigError(TaskQueueError):
+    code = "bad_config"
+
+
+class ValidationError(TaskQueueError):
+    code = "invalid_request"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class NotFound(TaskQueueError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(TaskQueueError):
+    code = "conflict"
+    status = 409
+
+
+class BrokerUnavailable(TaskQueueError):
+    """Redis could not be reached or answered with a connection-level error."""
+
+    code = "redis_unavailable"
+    status = 503
+
+
+class NotDurable(TaskQueueError):
+    """DURABLE_ACK is on and no replica confirmed the write in time."""
+
+    code = "not_replicated"
+    status = 503

@@ -1,0 +1,48 @@
+"""`python -m system.gateway`: serve the API with gunicorn (gthread); `--dev` for Flask's server."""
+
+from __future__ import annotations
+
+import argparse
+
+from gunicorn.app.base import BaseApplication
+
+from system.cli_common import load_settings, setup_logging
+from system.config import Settings
+from system.gateway.app import create_app
+
+
+class GatewayServer(BaseApplication):
+    """gunicorn configured from Settings; the app is built in each worker process (no preload),
+    so every process has its own Redis connection pool."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        for key, value in {"bind": f"{s.gateway_host}:{s.gateway_port}", "workers": s.gateway_workers,
+                           "threads": s.gateway_threads, "worker_class": "gthread", "timeout": 30,
+                           "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
+                           "errorlog": "-", "loglevel": "info"}.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return create_app(self.settings)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m system.gateway", description=__doc__)
+    parser.add_argument("--dev", action="store_true", help="Flask's debug server (not for load)")
+    parser.add_argument("--port", type=int, help="override GATEWAY_PORT")
+    args = parser.parse_args(argv)
+    setup_logging()
+    settings = load_settings(gateway_port=args.port)
+    if args.dev:
+        create_app(settings).run(host=settings.gateway_host, port=settings.gateway_port, threaded=True)
+    else:
+        GatewayServer(settings).run()
+
+
+if __name__ == "__main__":
+    main()

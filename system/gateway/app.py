@@ -1,0 +1,57 @@
+"""The Flask application factory and the JSON error contract.
+
+Every error leaves as {"error": {"code", "message"}}; nothing a client sends can crash it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from system.broker import Broker
+from system.config import Settings
+from system.errors import TaskQueueError
+from system.gateway.routes import api
+
+log = logging.getLogger("system.gateway")
+
+HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
+              415: "unsupported_media_type"}
+
+
+def error_response(status: int, code: str, message: str, **extra: object):
+    body = {"error": {"code": code, "message": message, **extra}}
+    return jsonify(body), status
+
+
+def create_app(settings: Settings | None = None, *, broker: Broker | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask("system.gateway")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["broker"] = broker or Broker(settings)
+    app.extensions["settings"] = settings
+    app.register_blueprint(api)
+
+    @app.errorhandler(TaskQueueError)
+    def _domain_error(exc: TaskQueueError):
+        extra = getattr(exc, "details", None)
+        return error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = f"request body is larger than the limit of {settings.max_payload_bytes} bytes " \
+                      "(MAX_PAYLOAD_BYTES)"
+        return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal", f"internal error: {type(exc).__name__}")
+
+    return app

@@ -1,0 +1,177 @@
+"""HTTP routes: parse and validate the request, call the broker, shape the answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from system.broker import Broker
+from system.config import Settings
+from system.errors import BrokerUnavailable, ValidationError
+from system.handlers import REGISTRY
+from system.metrics import render
+from system.model import STATUSES, TaskSpec, parse_task
+
+api = Blueprint("api", __name__)
+
+
+def _broker() -> Broker:
+    return current_app.extensions["broker"]
+
+
+def _settings() -> Settings:
+    return current_app.extensions["settings"]
+
+
+def _json_body() -> Any:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise ValidationError(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}; "
+                              "add -H 'Content-Type: application/json'", code="unsupported_media_type",
+                              status=415)
+    raw = request.get_data(cache=False)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"malformed JSON body: {exc}", code="malformed_json") from None
+
+
+def _spec(body: Any, key: str | None = None) -> TaskSpec:
+    settings = _settings()
+    return parse_task(body, default_max_retries=settings.max_retries,
+                      default_timeout=settings.default_timeout_s, idempotency_key=key)
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValidationError(f"query parameter {name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+@api.get("/")
+def index():
+    return jsonify({"service": "taskqueue gateway", "endpoints": [
+        "POST /tasks", "POST /tasks/batch", "GET /tasks", "GET /tasks/<id>", "DELETE /tasks/<id>",
+        "GET /workers", "GET /health", "GET /queues", "GET /dlq", "POST /dlq/<id>/retry",
+        "GET /metrics", "GET /stats", "GET /types"]})
+
+
+@api.get("/types")
+def types():
+    return jsonify({name: t.doc for name, t in REGISTRY.items()})
+
+
+@api.post("/tasks")
+def submit():
+    key = request.headers.get("Idempotency-Key")
+    spec = _spec(_json_body(), key)
+    [(task_id, created)] = _broker().submit([spec])
+    status = "queued" if created else _broker().get(task_id)["status"]
+    return jsonify({"id": task_id, "status": status, "priority": spec.priority, "created": created}), \
+        202 if created else 200
+
+
+@api.post("/tasks/batch")
+def submit_batch():
+    body = _json_body()
+    tasks = body.get("tasks") if isinstance(body, dict) else None
+    if not isinstance(tasks, list) or not tasks:
+        raise ValidationError('body must be {"tasks": [{"type": ...}, ...]} with at least one task')
+    limit = _settings().max_batch
+    if len(tasks) > limit:
+        raise ValidationError(f"a batch holds at most {limit} tasks (MAX_BATCH), got {len(tasks)}",
+                              code="batch_too_large", status=413)
+    specs, bad = [], []
+    for index, task in enumerate(tasks):
+        try:
+            specs.append(_spec(task))
+        except ValidationError as exc:
+            bad.append({"index": index, "code": exc.code, "message": str(exc)})
+    if bad:
+        error = ValidationError(f"{len(bad)} of {len(tasks)} tasks are invalid (indexes "
+                                f"{', '.join(str(b['index']) for b in bad[:20])}); nothing was stored",
+                                code="invalid_batch")
+        error.details = bad  # type: ignore[attr-defined]
+        raise error
+    results = _broker().submit(specs)
+    return jsonify({"tasks": [{"id": task_id, "status": "queued" if created else "exists", "created": created}
+                              for task_id, created in results]}), 202
+
+
+@api.get("/tasks")
+def list_tasks():
+    status = request.args.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(STATUSES)}")
+    kind = request.args.get("type")
+    if kind is not None and kind not in REGISTRY:
+        raise ValidationError(f"type must be one of {', '.join(REGISTRY)}")
+    records, cursor = _broker().list_tasks(status=status, kind=kind, limit=_int_arg("limit", 50, 1, 1000),
+                                           cursor=_int_arg("cursor", 0, 0, 10**12))
+    return jsonify({"tasks": records, "count": len(records), "next_cursor": cursor})
+
+
+@api.get("/tasks/<task_id>")
+def get_task(task_id: str):
+    return jsonify(_broker().get(task_id))
+
+
+@api.delete("/tasks/<task_id>")
+def cancel_task(task_id: str):
+    _broker().cancel(task_id)
+    return jsonify({"id": task_id, "status": "cancelled"})
+
+
+@api.get("/workers")
+def workers():
+    live, leader = _broker().workers()
+    return jsonify({"workers": live, "count": len(live), "leader": leader})
+
+
+@api.get("/queues")
+def queues():
+    return jsonify(_broker().queue_depths())
+
+
+@api.get("/stats")
+def stats():
+    return jsonify(_broker().stats())
+
+
+@api.get("/dlq")
+def dead_letters():
+    records, total = _broker().dead_letters(limit=_int_arg("limit", 50, 1, 1000),
+                                            offset=_int_arg("offset", 0, 0, 10**12))
+    return jsonify({"tasks": records, "count": len(records), "total": total})
+
+
+@api.post("/dlq/<task_id>/retry")
+def redrive(task_id: str):
+    _broker().redrive(task_id)
+    return jsonify({"id": task_id, "status": "queued"}), 202
+
+
+@api.get("/health")
+def health():
+    broker = _broker()
+    try:
+        info = broker.redis_info()
+        live, leader = broker.workers()
+        depths = broker.queue_depths()
+    except BrokerUnavailable as exc:
+        return jsonify({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0}), 503
+    healthy = bool(live)
+    body = {"status": "ok" if healthy else "degraded", "redis": {"ok": True, **info},
+            "workers": len(live), "leader": leader, "queues": depths}
+    if not healthy:
+        body["reason"] = "no live workers"
+    return jsonify(body), 200 if healthy else 503
+
+
+@api.get("/metrics")
+def metrics():
+    return Response(render(_broker()), mimetype="text/plain; version=0.0.4")

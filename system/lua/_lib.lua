@@ -1,0 +1,26 @@
+-- Shared helpers, prepended to every script by system/scripts.py.
+-- Convention for every script: ARGV[1] = task key prefix, ARGV[2] = events key suffix
+-- (both from system/keys.py, so no key is spelled here). Times are ms on the Redis clock.
+local TASK_PREFIX, EVENTS_SUFFIX = ARGV[1], ARGV[2]
+
+local function task_key(id) return TASK_PREFIX .. id end
+local function events_key(id) return TASK_PREFIX .. id .. EVENTS_SUFFIX end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function add_event(id, now, event, worker, token, detail)
+  local ev = {t = now, event = event}
+  if worker and worker ~= '' then ev.worker = worker end
+  if token and token ~= '' then ev.token = tonumber(token) end
+  if detail and detail ~= '' then ev.detail = detail end
+  redis.call('RPUSH', events_key(id), cjson.encode(ev))
+end
+
+-- KEYS[1..3] are the high, normal and low queues in every script that moves tasks to a queue.
+local function queue_key(priority)
+  if priority == 'high' then return KEYS[1] elseif priority == 'low' then return KEYS[3] end
+  return KEYS[2]
+end

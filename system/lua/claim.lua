@@ -1,0 +1,30 @@
+-- Claim up to N queued tasks, strictly high > normal > low, FIFO within a level.
+-- Each claim bumps the task's fencing token and leases it until now + lease_ms.
+-- KEYS: 1-3 queues, 4 leases
+-- ARGV: 3 worker id, 4 lease ms, 5 max count
+-- Returns: flat list per task: id, token, type, data, attempts, max_retries, timeout, submitted_at,
+--          priority, failures
+local now = now_ms()
+local worker, lease_ms, max = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local out = {}
+local got = 0
+for q = 1, 3 do
+  while got < max do
+    local id = redis.call('LPOP', KEYS[q])
+    if not id then break end
+    local tk = task_key(id)
+    local f = redis.call('HMGET', tk, 'status', 'type', 'data', 'max_retries', 'timeout', 'submitted_at', 'priority', 'failures')
+    if f[1] == 'queued' then
+      local token = redis.call('HINCRBY', tk, 'token', 1)
+      local attempts = redis.call('HINCRBY', tk, 'attempts', 1)
+      redis.call('HSET', tk, 'status', 'running', 'worker', worker, 'started_at', now)
+      redis.call('ZADD', KEYS[4], now + lease_ms, id)
+      add_event(id, now, 'claimed', worker, token, '')
+      got = got + 1
+      local o = #out
+      out[o + 1] = id; out[o + 2] = token; out[o + 3] = f[2]; out[o + 4] = f[3]; out[o + 5] = attempts
+      out[o + 6] = f[4]; out[o + 7] = f[5]; out[o + 8] = f[6]; out[o + 9] = f[7]; out[o + 10] = f[8]
+    end
+  end
+end
+return out

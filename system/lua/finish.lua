@@ -1,0 +1,60 @@
+-- Record the outcome of N attempts. Each is applied only if the caller still holds the
+-- task's lease (status running and same fencing token); otherwise it is a stale ack, kept
+-- in the history and not applied.
+-- KEYS: 1 leases, 2 delayed, 3 dead, 4 stats, 5 latency histogram
+-- ARGV: 3 result ttl s, 4 bucket count B, 5..4+B bucket upper bounds (ms),
+--       then per task 6 values: id, token, worker, outcome ('ok'|'error'), result-or-error, retry delay ms
+-- Returns: per task one of 'ok', 'retry', 'dead', 'stale'
+local now = now_ms()
+local ttl = tonumber(ARGV[3])
+local nb = tonumber(ARGV[4])
+local out = {}
+local c = {completed = 0, failed = 0, retried = 0, dead = 0, stale_acks = 0}
+for i = 5 + nb, #ARGV, 6 do
+  local id, token, worker, outcome, payload, delay =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
+  local tk = task_key(id)
+  local f = redis.call('HMGET', tk, 'status', 'token', 'failures', 'max_retries', 'submitted_at', 'attempts')
+  if f[1] ~= 'running' or f[2] ~= token then
+    add_event(id, now, 'stale_ack', worker, token, outcome)
+    c.stale_acks = c.stale_acks + 1
+    out[#out + 1] = 'stale'
+  elseif outcome == 'ok' then
+    redis.call('HSET', tk, 'status', 'succeeded', 'result', payload, 'finished_at', now)
+    redis.call('ZREM', KEYS[1], id)
+    add_event(id, now, 'succeeded', worker, token, '')
+    redis.call('EXPIRE', tk, ttl)
+    redis.call('EXPIRE', events_key(id), ttl)
+    local latency = now - tonumber(f[5])
+    local bucket = 'inf'
+    for b = 5, 4 + nb do
+      if latency <= tonumber(ARGV[b]) then bucket = ARGV[b]; break end
+    end
+    redis.call('HINCRBY', KEYS[5], bucket, 1)
+    redis.call('HINCRBY', KEYS[5], 'sum_ms', latency)
+    c.completed = c.completed + 1
+    out[#out + 1] = 'ok'
+  else
+    local failures = tonumber(f[3]) + 1
+    redis.call('ZREM', KEYS[1], id)
+    c.failed = c.failed + 1
+    add_event(id, now, 'failed', worker, token, payload)
+    if failures <= tonumber(f[4]) then
+      redis.call('HSET', tk, 'status', 'retry_scheduled', 'error', payload, 'failures', failures)
+      redis.call('ZADD', KEYS[2], now + delay, id)
+      add_event(id, now, 'retry_scheduled', worker, token, tostring(delay))
+      c.retried = c.retried + 1
+      out[#out + 1] = 'retry'
+    else
+      redis.call('HSET', tk, 'status', 'dead', 'error', payload, 'failures', failures, 'finished_at', now)
+      redis.call('ZADD', KEYS[3], now, id)
+      add_event(id, now, 'dead', worker, token, 'failed ' .. failures .. ' times')
+      c.dead = c.dead + 1
+      out[#out + 1] = 'dead'
+    end
+  end
+end
+for name, n in pairs(c) do
+  if n > 0 then redis.call('HINCRBY', KEYS[4], name, n) end
+end
+return out

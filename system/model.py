@@ -1,0 +1,124 @@
+"""Task requests and records: validation of what clients send and the shape of what they read.
+
+Pure: no Redis, no Flask. The gateway and the Python client both go through `parse_task`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from system.errors import ValidationError
+from system.handlers import REGISTRY
+from system.keys import PRIORITIES
+
+STATUSES = ("queued", "running", "succeeded", "failed", "retry_scheduled", "dead", "cancelled")
+TASK_FIELDS = ("type", "data", "priority", "max_retries", "timeout", "idempotency_key")
+MAX_RETRIES_LIMIT = 100
+MAX_IDEMPOTENCY_KEY = 200
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """A validated request to run one task."""
+
+    type: str
+    data: Any
+    priority: str
+    max_retries: int
+    timeout: float
+    idempotency_key: str = ""
+
+    def data_json(self) -> str:
+        return json.dumps(self.data, separators=(",", ":"))
+
+
+def parse_task(body: Any, *, default_max_retries: int, default_timeout: float,
+               idempotency_key: str | None = None) -> TaskSpec:
+    """Validate one task object; the message names the field and what would be valid."""
+    if not isinstance(body, Mapping):
+        raise ValidationError('a task must be a JSON object like {"type": "process", "data": "Hello World"}')
+    unknown = set(body) - set(TASK_FIELDS)
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}; "
+                              f"allowed: {', '.join(TASK_FIELDS)}", code="unknown_field")
+    kind = body.get("type")
+    if kind is None:
+        raise ValidationError(f"missing field 'type'; known types: {', '.join(REGISTRY)}",
+                              code="missing_type")
+    if not isinstance(kind, str) or kind not in REGISTRY:
+        raise ValidationError(f"unknown task type {kind!r}; known types: {', '.join(REGISTRY)}",
+                              code="unknown_type")
+    data = body.get("data")
+    try:
+        REGISTRY[kind].validate(data)
+    except ValidationError as exc:
+        raise ValidationError(f"bad data for type {kind!r}: {exc}", code="bad_data") from None
+    priority = body.get("priority", "normal")
+    if priority not in PRIORITIES:
+        raise ValidationError(f"priority must be one of {', '.join(PRIORITIES)}, got {priority!r}",
+                              code="bad_priority")
+    max_retries = body.get("max_retries", default_max_retries)
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or \
+            not 0 <= max_retries <= MAX_RETRIES_LIMIT:
+        raise ValidationError(f"max_retries must be a whole number from 0 to {MAX_RETRIES_LIMIT}",
+                              code="bad_max_retries")
+    timeout = body.get("timeout", default_timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+            not math.isfinite(timeout) or not 0 < timeout <= 86400:
+        raise ValidationError("timeout must be a number of seconds above 0 and at most 86400",
+                              code="bad_timeout")
+    key = body.get("idempotency_key", idempotency_key) or ""
+    if not isinstance(key, str) or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationError(f"idempotency key must be a string of at most {MAX_IDEMPOTENCY_KEY} characters",
+                              code="bad_idempotency_key")
+    return TaskSpec(type=kind, data=data, priority=priority, max_retries=max_retries,
+                    timeout=float(timeout), idempotency_key=key)
+
+
+def _seconds(raw: str | None) -> float | None:
+    return None if raw in (None, "") else int(raw) / 1000
+
+
+def _json_or_text(raw: str | None) -> Any:
+    if raw in (None, ""):
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def task_record(fields: Mapping[str, str], events: list[str] | None = None) -> dict[str, Any]:
+    """The API shape of a task (docs/contracts.md) from its Redis hash and event list."""
+    record: dict[str, Any] = {
+        "id": fields["id"],
+        "type": fields.get("type"),
+        "data": _json_or_text(fields.get("data")),
+        "priority": fields.get("priority"),
+        "status": fields.get("status"),
+        "attempts": int(fields.get("attempts", 0)),
+        "failures": int(fields.get("failures", 0)),
+        "expiries": int(fields.get("expiries", 0)),
+        "max_retries": int(fields.get("max_retries", 0)),
+        "timeout": float(fields.get("timeout", 0)),
+        "worker": fields.get("worker") or None,
+        "result": _json_or_text(fields.get("result")),
+        "error": fields.get("error") or None,
+        "submitted_at": _seconds(fields.get("submitted_at")),
+        "started_at": _seconds(fields.get("started_at")),
+        "finished_at": _seconds(fields.get("finished_at")),
+        "idempotency_key": fields.get("idempotency_key") or None,
+        "token": int(fields.get("token", 0)),
+    }
+    if events is not None:
+        record["events"] = [_event(raw) for raw in events]
+    return record
+
+
+def _event(raw: str) -> dict[str, Any]:
+    event = json.loads(raw)
+    event["t"] = event["t"] / 1000
+    return event

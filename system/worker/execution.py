@@ -1,0 +1,50 @@
+"""Running one claimed task: handler lookup, timeout, and turning the result into an Outcome."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from system.broker import Claim, Outcome
+from system.config import Settings
+from system.handlers import REGISTRY, TaskContext
+from system.retry import backoff_ms
+
+
+@dataclass
+class Attempt:
+    """A task this worker holds: its claim, cancel flag and deadline."""
+
+    claim: Claim
+    deadline: float
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    reported: bool = False  # an outcome (result or timeout) was already queued
+
+    @property
+    def held(self) -> tuple[str, str]:
+        return self.claim.id, self.claim.token
+
+
+def run_attempt(attempt: Attempt, settings: Settings) -> Outcome:
+    """Run the handler and describe the outcome; never raises."""
+    claim = attempt.claim
+    ctx = TaskContext(task_id=claim.id, attempt=claim.attempt, deadline=attempt.deadline,
+                      cancelled=attempt.cancelled, process_work_ms=settings.process_work_ms)
+    task_type = REGISTRY.get(claim.type)
+    try:
+        if task_type is None:
+            raise LookupError(f"no handler for task type {claim.type!r} on this worker")
+        result = task_type.run(claim.data, ctx)
+        payload = json.dumps(result, separators=(",", ":"))
+    except Exception as exc:  # a handler's failure is data, not a crash of the worker
+        return failure(claim, f"{type(exc).__name__}: {exc}", settings)
+    if time.monotonic() > attempt.deadline:
+        return failure(claim, f"timed out after {claim.timeout:g}s", settings)
+    return Outcome(id=claim.id, token=claim.token, ok=True, payload=payload)
+
+
+def failure(claim: Claim, message: str, settings: Settings) -> Outcome:
+    delay = backoff_ms(claim.failures + 1, base_ms=settings.retry_base_ms, cap_ms=settings.retry_max_ms)
+    return Outcome(id=claim.id, token=claim.token, ok=False, payload=message[:2000], retry_delay_ms=delay)
