@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import redis
 
@@ -147,9 +148,11 @@ class Broker:
                 for i in range(0, len(replies), step) if replies[i]]
 
     def list_tasks(self, *, status: str | None = None, kind: str | None = None, limit: int = 50,
-                   cursor: int = 0, scan_max: int = 5000) -> tuple[list[dict[str, Any]], int | None]:
+                   cursor: int = 0, scan_max: int = 5000,
+                   events: bool = False) -> tuple[list[dict[str, Any]], int | None]:
         """Newest first. Filters apply while scanning the index, at most scan_max entries per
-        page, so a rare status cannot make one request scan everything; the cursor resumes."""
+        page, so a rare status cannot make one request scan everything; the cursor resumes.
+        With events, each record carries its history (the harness reads runs back this way)."""
         found: list[dict[str, Any]] = []
         position = cursor
         with translated_errors():
@@ -166,6 +169,8 @@ class Broker:
                         found.append(task_record(fields))
                         if len(found) == limit:
                             break
+        if events and found:
+            found = self.get_many([record["id"] for record in found], events=True)
         return found, position
 
     def dead_letters(self, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
@@ -183,7 +188,7 @@ class Broker:
             pipe.zcard(self.keys.delayed)
             pipe.zcard(self.keys.dead)
             counts = pipe.execute()
-        return dict(zip([*PRIORITIES, "leased", "delayed", "dead"], counts))
+        return dict(zip([*PRIORITIES, "leased", "delayed", "dead"], counts, strict=True))
 
     def stats(self) -> dict[str, int]:
         with translated_errors():
@@ -206,7 +211,8 @@ class Broker:
             for worker_id in ids:
                 pipe.hgetall(self.keys.worker(worker_id))
             pipe.get(self.keys.leader)
-            *infos, leader = pipe.execute()
+            *infos, holder = pipe.execute()
+        leader = leader_worker(holder)
         live = [_worker_view(info, leader) for info in infos if info]
         return live, leader
 
@@ -228,9 +234,12 @@ class Broker:
                 for i in range(0, len(flat), 10)]
 
     def wait_for_work(self, timeout_s: float) -> None:
-        """Block until a submit pushes a wakeup token or the timeout passes."""
+        """Block until a submit pushes a wakeup token or the timeout passes.
+
+        The block stays under the socket timeout, or an idle wait would read as Redis trouble.
+        """
         with translated_errors():
-            self.client.blpop([self.keys.wakeup], timeout=timeout_s)
+            self.client.blpop([self.keys.wakeup], timeout=min(timeout_s, self.settings.redis_socket_timeout / 2))
 
     def extend(self, held: Sequence[tuple[str, str]]) -> list[str]:
         """Extend leases of (id, token) pairs; returns the ids this worker no longer holds."""
@@ -241,7 +250,8 @@ class Broker:
                                        args=[*self._base, self.settings.lease_ttl_ms, *_flatten(held)])
 
     def finish(self, worker_id: str, outcomes: Sequence[Outcome]) -> list[str]:
-        """Apply outcomes (fenced per task); returns 'ok' | 'retry' | 'dead' | 'stale' each."""
+        """Apply outcomes (fenced per task); returns 'ok' | 'retry' | 'dead' | 'stale' each, or
+        'duplicate' for an outcome already applied (a re-sent batch whose reply was lost)."""
         args: list[Any] = [*self._base, self.settings.result_ttl_s, len(LATENCY_BUCKETS_MS), *LATENCY_BUCKETS_MS]
         for o in outcomes:
             args += [o.id, o.token, worker_id, "ok" if o.ok else "error", o.payload, o.retry_delay_ms]
@@ -267,16 +277,20 @@ class Broker:
             pipe.sadd(self.keys.workers_active, worker_id)
             pipe.execute()
 
-    def deregister(self, worker_id: str) -> None:
+    def deregister(self, worker_id: str, instance: str) -> None:
         with translated_errors():
             self.scripts.deregister(keys=[self.keys.workers_active, self.keys.worker(worker_id), self.keys.leader],
-                                    args=[*self._base, worker_id])
+                                    args=[*self._base, worker_id, instance])
 
-    def elect(self, worker_id: str) -> int | None:
-        """Become or stay leader; returns the leadership epoch (fencing token) or None."""
+    def elect(self, instance: str) -> int | None:
+        """Become or stay leader; returns the leadership epoch (fencing token) or None.
+
+        `instance` is the worker id plus a per-process nonce (see leader_worker), so a
+        restarted worker with the same WORKER_ID is a new candidate, not the old leader.
+        """
         with translated_errors():
             epoch = self.scripts.elect(keys=[self.keys.leader, self.keys.leader_epoch],
-                                       args=[*self._base, worker_id, self.settings.leader_ttl_ms])
+                                       args=[*self._base, instance, self.settings.leader_ttl_ms])
         return int(epoch) if epoch else None
 
     def reap(self, epoch: int, *, limit: int = 1000) -> tuple[int, int, int] | None:
@@ -294,6 +308,16 @@ class Broker:
                                         args=[*self._base, epoch, self.keys.worker_prefix,
                                               self.settings.result_ttl_s * 1000])
         return None if result == -1 else list(result)
+
+
+def leader_instance(worker_id: str) -> str:
+    """The value a worker process writes to the leader key: its id and a per-process nonce."""
+    return f"{worker_id}#{uuid.uuid4().hex[:8]}"
+
+
+def leader_worker(holder: str | None) -> str | None:
+    """The worker id in a leader key value (None when nobody leads)."""
+    return holder.rpartition("#")[0] or holder if holder else None
 
 
 def _flatten(pairs: Sequence[tuple[str, str]]) -> list[str]:

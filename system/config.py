@@ -82,8 +82,18 @@ class Settings:
                      "gateway_workers", "gateway_threads", "retry_base_ms", "retry_max_ms"):
             if getattr(self, name) <= 0:
                 out.append(f"{name.upper()} must be a positive number")
-        if self.max_retries < 0:
-            out.append("MAX_RETRIES must be 0 or more")
+        for name in ("redis_socket_timeout", "default_timeout_s", "result_ttl_s", "durable_ack_timeout_ms"):
+            value = getattr(self, name)
+            if not (0 < value < float("inf")):  # also rejects nan; 0 means "never" or "no record" here
+                out.append(f"{name.upper()} must be a positive number")
+        for name in ("max_retries", "shutdown_grace_s", "process_work_ms", "durable_ack_replicas",
+                     "max_lease_expiries"):
+            value = getattr(self, name)
+            if not (0 <= value < float("inf")):
+                out.append(f"{name.upper()} must be 0 or more")
+        if self.heartbeat_interval_ms >= self.worker_ttl_ms:
+            out.append("HEARTBEAT_INTERVAL_MS must be less than WORKER_TTL_MS, "
+                       "or live workers vanish between two heartbeats")
         if self.heartbeat_interval_ms * 2 > self.lease_ttl_ms:
             out.append("HEARTBEAT_INTERVAL_MS must be at most half of LEASE_TTL_MS, "
                        "or leases expire between two extensions")

@@ -54,8 +54,9 @@ def _require_object(data: Any, keys: dict[str, type | tuple[type, ...]]) -> dict
         kinds = kind if isinstance(kind, tuple) else (kind,)
         value = data.get(key)
         if key in data and (not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)):
-            names = " or ".join(dict.fromkeys("boolean" if k is bool else "number" if k in (int, float)
-                                              else k.__name__ for k in kinds))
+            names = " or ".join(dict.fromkeys(
+                "boolean" if k is bool else "number" if float in kinds and k in (int, float)
+                else "whole number" if k is int else k.__name__ for k in kinds))
             raise ValidationError(f"data.{key} must be a {names}, got {value!r}")
     return data
 
@@ -78,7 +79,8 @@ def _validate_process(data: Any) -> None:
         raise ValidationError("process needs data, e.g. \"data\": \"Hello World\"")
 
 
-def _sleep(data: dict, ctx: TaskContext) -> dict:
+def _sleep(data: dict | None, ctx: TaskContext) -> dict:
+    data = data or {}  # the validator accepts no data: the documented defaults apply
     _wait(data.get("ms", 100), ctx)
     return {"slept_ms": data.get("ms", 100)}
 
@@ -89,7 +91,8 @@ def _validate_ms(data: Any) -> None:
         raise ValidationError("data.ms must be between 0 and 3600000")
 
 
-def _cpu(data: dict, ctx: TaskContext) -> dict:
+def _cpu(data: dict | None, ctx: TaskContext) -> dict:
+    data = data or {}
     end = time.perf_counter() + data.get("ms", 20) / 1000
     rounds = 0
     digest = b""
@@ -101,7 +104,8 @@ def _cpu(data: dict, ctx: TaskContext) -> dict:
     return {"rounds": rounds, "digest": digest.hex()[:16]}
 
 
-def _fail(data: dict, ctx: TaskContext) -> dict:
+def _fail(data: dict | None, ctx: TaskContext) -> dict:
+    data = data or {}
     if data.get("always"):
         raise TaskFailed("always fails (poison task)")
     if ctx.attempt <= data.get("times", 0):

@@ -18,6 +18,7 @@ STATUSES = ("queued", "running", "succeeded", "failed", "retry_scheduled", "dead
 TASK_FIELDS = ("type", "data", "priority", "max_retries", "timeout", "idempotency_key")
 MAX_RETRIES_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 200
+MAX_DATA_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ def parse_task(body: Any, *, default_max_retries: int, default_timeout: float,
         raise ValidationError(f"unknown task type {kind!r}; known types: {', '.join(REGISTRY)}",
                               code="unknown_type")
     data = body.get("data")
+    _check_json_data(data)
     try:
         REGISTRY[kind].validate(data)
     except ValidationError as exc:
@@ -76,6 +78,23 @@ def parse_task(body: Any, *, default_max_retries: int, default_timeout: float,
                               code="bad_idempotency_key")
     return TaskSpec(type=kind, data=data, priority=priority, max_retries=max_retries,
                     timeout=float(timeout), idempotency_key=key)
+
+
+def _check_json_data(data: Any) -> None:
+    """Data must round-trip through JSON and stay shallow: a deep value would pass the gateway
+    yet break whoever decodes it later (recursion limits), far from the request that caused it."""
+    pending, depth = [data], 0
+    while pending:
+        depth += 1
+        if depth > MAX_DATA_DEPTH:
+            raise ValidationError(f"data is nested deeper than {MAX_DATA_DEPTH} levels", code="bad_data")
+        pending = [v for item in pending if isinstance(item, (dict, list))
+                   for v in (item.values() if isinstance(item, dict) else item)]
+    try:
+        json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"data must be plain JSON (objects, arrays, strings, finite numbers, "
+                              f"true/false/null): {exc}", code="bad_data") from None
 
 
 def _seconds(raw: str | None) -> float | None:

@@ -112,9 +112,10 @@ def sync_action(proxy: Mapping[str, Any] | None, upstream: str) -> str:
 class ToxiproxyApi:
     """The three calls this module needs, over plain HTTP."""
 
-    def __init__(self, base_url: str, *, timeout: float = 2.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 2.0, update_timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.update_timeout = update_timeout
 
     def get(self, name: str) -> dict[str, Any] | None:
         status, body = self._call("GET", f"/proxies/{name}")
@@ -132,15 +133,20 @@ class ToxiproxyApi:
         return self._ok(status, body, "POST /proxies")
 
     def set_upstream(self, name: str, upstream: str) -> dict[str, Any]:
-        status, body = self._call("POST", f"/proxies/{name}", {"upstream": upstream})
+        # Toxiproxy applies an update only after the proxy's pending upstream dial ends, and two
+        # overlapping updates can leave the proxy disabled (each copies `enabled` when it arrives).
+        # So wait long enough for one update to finish instead of sending another.
+        status, body = self._call("PATCH", f"/proxies/{name}", {"upstream": upstream},
+                                  timeout=self.update_timeout)
         return self._ok(status, body, f"POST /proxies/{name}")
 
-    def _call(self, method: str, path: str, payload: Any = None) -> tuple[int, bytes]:
+    def _call(self, method: str, path: str, payload: Any = None, *,
+              timeout: float | None = None) -> tuple[int, bytes]:
         data = None if payload is None else json.dumps(payload).encode()
         req = urllib.request.Request(self.base_url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()

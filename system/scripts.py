@@ -40,5 +40,5 @@ class Scripts:
     prune: Script
 
     @classmethod
-    def register(cls, client: redis.Redis) -> "Scripts":
+    def register(cls, client: redis.Redis) -> Scripts:
         return cls(**{name: client.register_script(source(name)) for name in NAMES})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from system.broker import Broker
@@ -29,7 +29,9 @@ def error_response(status: int, code: str, message: str, **extra: object):
 def create_app(settings: Settings | None = None, *, broker: Broker | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask("system.gateway")
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes
+    # One byte of slack: werkzeug silently truncates a chunked body at the limit, so routes read
+    # up to limit + 1 and answer 413 themselves when they got more than the limit.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_payload_bytes + 1
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["broker"] = broker or Broker(settings)
     app.extensions["settings"] = settings
@@ -44,10 +46,18 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         message = exc.description or exc.name
+        allowed = sorted(getattr(exc, "valid_methods", None) or ())
         if status == 413:
             message = f"request body is larger than the limit of {settings.max_payload_bytes} bytes " \
                       "(MAX_PAYLOAD_BYTES)"
-        return error_response(status, HTTP_CODES.get(status, "http_error"), message)
+        elif status == 404:
+            message = f"no route {request.method} {request.path}; GET / lists the endpoints"
+        elif status == 405:
+            message = f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}"
+        response, status = error_response(status, HTTP_CODES.get(status, "http_error"), message)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response, status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

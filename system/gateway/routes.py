@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from system.broker import Broker
 from system.config import Settings
-from system.errors import BrokerUnavailable, ValidationError
+from system.errors import BrokerUnavailable, NotFound, ValidationError
 from system.handlers import REGISTRY
 from system.metrics import render
 from system.model import STATUSES, TaskSpec, parse_task
 
 api = Blueprint("api", __name__)
+TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def _broker() -> Broker:
@@ -31,10 +34,26 @@ def _json_body() -> Any:
                               "add -H 'Content-Type: application/json'", code="unsupported_media_type",
                               status=415)
     raw = request.get_data(cache=False)
+    if len(raw) > _settings().max_payload_bytes:  # a chunked body (no Content-Length) over the limit
+        raise RequestEntityTooLarge()
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationError(f"malformed JSON body: {exc}", code="malformed_json") from None
+    except RecursionError:
+        raise ValidationError("malformed JSON body: nested too deeply", code="malformed_json") from None
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; accepting them would store data no client can read back."""
+    raise ValueError(f"{name} is not valid JSON (use null or a number)")
+
+
+def _task_id(raw: str) -> str:
+    """Ids are generated hex; anything else (e.g. 'x:events', which names another key) is unknown."""
+    if not TASK_ID.fullmatch(raw):
+        raise NotFound(f"no task with id {raw!r}")
+    return raw
 
 
 def _spec(body: Any, key: str | None = None) -> TaskSpec:
@@ -47,7 +66,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise ValidationError(f"query parameter {name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -110,19 +129,22 @@ def list_tasks():
     kind = request.args.get("type")
     if kind is not None and kind not in REGISTRY:
         raise ValidationError(f"type must be one of {', '.join(REGISTRY)}")
+    with_events = request.args.get("events", "0")
+    if with_events not in ("0", "1"):
+        raise ValidationError("query parameter events must be 0 or 1")
     records, cursor = _broker().list_tasks(status=status, kind=kind, limit=_int_arg("limit", 50, 1, 1000),
-                                           cursor=_int_arg("cursor", 0, 0, 10**12))
+                                           cursor=_int_arg("cursor", 0, 0, 10**12), events=with_events == "1")
     return jsonify({"tasks": records, "count": len(records), "next_cursor": cursor})
 
 
 @api.get("/tasks/<task_id>")
 def get_task(task_id: str):
-    return jsonify(_broker().get(task_id))
+    return jsonify(_broker().get(_task_id(task_id)))
 
 
 @api.delete("/tasks/<task_id>")
 def cancel_task(task_id: str):
-    _broker().cancel(task_id)
+    _broker().cancel(_task_id(task_id))
     return jsonify({"id": task_id, "status": "cancelled"})
 
 
@@ -151,7 +173,7 @@ def dead_letters():
 
 @api.post("/dlq/<task_id>/retry")
 def redrive(task_id: str):
-    _broker().redrive(task_id)
+    _broker().redrive(_task_id(task_id))
     return jsonify({"id": task_id, "status": "queued"}), 202
 
 
@@ -163,7 +185,8 @@ def health():
         live, leader = broker.workers()
         depths = broker.queue_depths()
     except BrokerUnavailable as exc:
-        return jsonify({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0}), 503
+        return jsonify({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0,
+                        "leader": None, "queues": None}), 503
     healthy = bool(live)
     body = {"status": "ok" if healthy else "degraded", "redis": {"ok": True, **info},
             "workers": len(live), "leader": leader, "queues": depths}

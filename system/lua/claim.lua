@@ -13,11 +13,13 @@ for q = 1, 3 do
     local id = redis.call('LPOP', KEYS[q])
     if not id then break end
     local tk = task_key(id)
-    local f = redis.call('HMGET', tk, 'status', 'type', 'data', 'max_retries', 'timeout', 'submitted_at', 'priority', 'failures')
+    local f = redis.call('HMGET', tk, 'status', 'type', 'data', 'max_retries', 'timeout', 'submitted_at',
+      'priority', 'failures', 'token', 'attempts')
     if f[1] == 'queued' then
-      local token = redis.call('HINCRBY', tk, 'token', 1)
-      local attempts = redis.call('HINCRBY', tk, 'attempts', 1)
-      redis.call('HSET', tk, 'status', 'running', 'worker', worker, 'started_at', now)
+      local token = tonumber(f[9]) + 1
+      local attempts = tonumber(f[10]) + 1
+      redis.call('HSET', tk, 'status', 'running', 'worker', worker, 'started_at', now,
+        'token', token, 'attempts', attempts)
       redis.call('ZADD', KEYS[4], now + lease_ms, id)
       add_event(id, now, 'claimed', worker, token, '')
       got = got + 1

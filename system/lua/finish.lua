@@ -4,23 +4,28 @@
 -- KEYS: 1 leases, 2 delayed, 3 dead, 4 stats, 5 latency histogram
 -- ARGV: 3 result ttl s, 4 bucket count B, 5..4+B bucket upper bounds (ms),
 --       then per task 6 values: id, token, worker, outcome ('ok'|'error'), result-or-error, retry delay ms
--- Returns: per task one of 'ok', 'retry', 'dead', 'stale'
+-- Returns: per task one of 'ok', 'retry', 'dead', 'stale', or 'duplicate' when this very
+--          outcome was already applied (the worker re-sent a batch whose reply was lost).
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
 local nb = tonumber(ARGV[4])
 local out = {}
 local c = {completed = 0, failed = 0, retried = 0, dead = 0, stale_acks = 0}
+local hist = {sum_ms = 0}  -- latency histogram increments, written once per batch
 for i = 5 + nb, #ARGV, 6 do
   local id, token, worker, outcome, payload, delay =
     ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
   local tk = task_key(id)
-  local f = redis.call('HMGET', tk, 'status', 'token', 'failures', 'max_retries', 'submitted_at', 'attempts')
-  if f[1] ~= 'running' or f[2] ~= token then
-    add_event(id, now, 'stale_ack', worker, token, outcome)
+  local f = redis.call('HMGET', tk, 'status', 'token', 'failures', 'max_retries', 'submitted_at', 'acked')
+  if f[6] == token then
+    out[#out + 1] = 'duplicate'
+  elseif f[1] ~= 'running' or f[2] ~= token then
+    -- a record whose retention ran out gets no history: that would be an event list without a TTL
+    if f[1] then add_event(id, now, 'stale_ack', worker, token, outcome) end
     c.stale_acks = c.stale_acks + 1
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
-    redis.call('HSET', tk, 'status', 'succeeded', 'result', payload, 'finished_at', now)
+    redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
     redis.call('ZREM', KEYS[1], id)
     add_event(id, now, 'succeeded', worker, token, '')
     redis.call('EXPIRE', tk, ttl)
@@ -30,12 +35,13 @@ for i = 5 + nb, #ARGV, 6 do
     for b = 5, 4 + nb do
       if latency <= tonumber(ARGV[b]) then bucket = ARGV[b]; break end
     end
-    redis.call('HINCRBY', KEYS[5], bucket, 1)
-    redis.call('HINCRBY', KEYS[5], 'sum_ms', latency)
+    hist[bucket] = (hist[bucket] or 0) + 1
+    hist.sum_ms = hist.sum_ms + latency
     c.completed = c.completed + 1
     out[#out + 1] = 'ok'
   else
     local failures = tonumber(f[3]) + 1
+    redis.call('HSET', tk, 'acked', token)
     redis.call('ZREM', KEYS[1], id)
     c.failed = c.failed + 1
     add_event(id, now, 'failed', worker, token, payload)
@@ -56,5 +62,8 @@ for i = 5 + nb, #ARGV, 6 do
 end
 for name, n in pairs(c) do
   if n > 0 then redis.call('HINCRBY', KEYS[4], name, n) end
+end
+for name, n in pairs(hist) do
+  if n > 0 then redis.call('HINCRBY', KEYS[5], name, n) end
 end
 return out

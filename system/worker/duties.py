@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("system.worker")
 
 
-def heartbeat_loop(node: "WorkerNode") -> None:
+def heartbeat_loop(node: WorkerNode) -> None:
     """Extend held leases, time out overdue attempts, refresh the registration."""
     interval = node.settings.heartbeat_interval_ms / 1000
     while not node.exited.is_set():
@@ -30,18 +30,20 @@ def heartbeat_loop(node: "WorkerNode") -> None:
         node.exited.wait(interval)
 
 
-def leader_loop(node: "WorkerNode") -> None:
+def leader_loop(node: WorkerNode) -> None:
     """Try to lead; while leading, re-queue expired leases, release due retries, prune workers.
 
     Leadership is a Redis lease with a fencing epoch; every duty script checks the epoch, so
-    a leader that was frozen and comes back after losing the lease does nothing.
+    a leader that was frozen and comes back after losing the lease does nothing. A draining
+    node keeps its duties until it exits (deregister then frees the leader key at once), so a
+    graceful shutdown leaves no gap of one leader TTL without reaping.
     """
     interval = node.settings.reaper_interval_ms / 1000
     epoch: int | None = None
     last_prune = 0.0
-    while not node.stopping.is_set():
+    while not node.exited.is_set():
         try:
-            new_epoch = node.broker.elect(node.worker_id)
+            new_epoch = node.broker.elect(node.leader_instance)
             if new_epoch != epoch:
                 log.info("%s: %s", node.worker_id,
                          f"leader (epoch {new_epoch})" if new_epoch else "no longer leader")
@@ -59,10 +61,10 @@ def leader_loop(node: "WorkerNode") -> None:
                     last_prune = time.monotonic()
         except BrokerUnavailable as exc:
             log.warning("%s: leader duty failed: %s", node.worker_id, exc)
-        node.stopping.wait(interval)
+        node.exited.wait(interval)
 
 
-def start_daemon(target, node: "WorkerNode", name: str) -> threading.Thread:
+def start_daemon(target, node: WorkerNode, name: str) -> threading.Thread:
     thread = threading.Thread(target=target, args=(node,), name=f"{node.worker_id}-{name}", daemon=True)
     thread.start()
     return thread

@@ -15,7 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from system.broker import Broker, Outcome
+from system.broker import Broker, Outcome, leader_instance
 from system.config import Settings
 from system.errors import BrokerUnavailable
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
@@ -24,6 +24,15 @@ from system.worker.execution import Attempt, failure, run_attempt
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
 ACK_BATCH = 256
+# Test hook, not a setting: TQ_CRASH_AT=after_claim|before_ack|after_ack makes the process die
+# at that point as if SIGKILLed (tests/integration/test_crash_points.py). Unset in production.
+CRASH_AT = os.environ.get("TQ_CRASH_AT", "")
+
+
+def crash_point(name: str) -> None:
+    """Die here, without any cleanup, when the test hook names this point."""
+    if CRASH_AT == name:
+        os._exit(137)
 
 
 class WorkerNode:
@@ -38,6 +47,8 @@ class WorkerNode:
         self.exited = threading.Event()  # everything done: background threads end
         self.slot_freed = threading.Event()
         self.is_leader = False
+        self.leader_instance = leader_instance(self.worker_id)
+        self.grace_deadline: float | None = None  # set by stop()
         self.processed = 0
         self.failed = 0
         self._lock = threading.Lock()
@@ -51,23 +62,30 @@ class WorkerNode:
         log.info("%s: started (concurrency %d)", self.worker_id, self.concurrency)
         acker = threading.Thread(target=self._ack_loop, name=f"{self.worker_id}-ack", daemon=True)
         acker.start()
-        start_daemon(heartbeat_loop, self, "heartbeat")
-        start_daemon(leader_loop, self, "leader")
+        heartbeat = start_daemon(heartbeat_loop, self, "heartbeat")
+        leader = start_daemon(leader_loop, self, "leader")
         try:
             self._claim_loop()
         finally:
+            self.stopping.set()  # also in burst mode, where stop() was never called
             self._drain()
             self._outcomes.put(None)
             acker.join(timeout=self.settings.shutdown_grace_s)
             self.exited.set()
             self._pool.shutdown(wait=False, cancel_futures=True)
+            # a heartbeat landing after deregister() would register this worker again
+            for thread in (heartbeat, leader):
+                thread.join(timeout=2 * self.settings.redis_socket_timeout + 1)
             try:
-                self.broker.deregister(self.worker_id)
+                self.broker.deregister(self.worker_id, self.leader_instance)
             except BrokerUnavailable as exc:
                 log.warning("%s: could not deregister: %s", self.worker_id, exc)
             log.info("%s: stopped after %d tasks", self.worker_id, self.processed)
 
     def stop(self) -> None:
+        """Stop claiming; the grace period counts from here, not from when the claim loop notices."""
+        if self.grace_deadline is None:
+            self.grace_deadline = time.monotonic() + self.settings.shutdown_grace_s
         self.stopping.set()
         self.slot_freed.set()
 
@@ -83,6 +101,7 @@ class WorkerNode:
                 claims = self.broker.claim(self.worker_id, min(free, CLAIM_BATCH))
                 errors = 0
                 if claims:
+                    crash_point("after_claim")
                     for claim in claims:
                         self._start(claim)
                     continue
@@ -114,7 +133,7 @@ class WorkerNode:
 
     def _drain(self) -> None:
         """Graceful stop: let running tasks finish within the grace period, hand back the rest."""
-        deadline = time.monotonic() + self.settings.shutdown_grace_s
+        deadline = self.grace_deadline or time.monotonic() + self.settings.shutdown_grace_s
         while self._attempts and time.monotonic() < deadline:
             self.slot_freed.wait(0.1)
             self.slot_freed.clear()
@@ -154,8 +173,10 @@ class WorkerNode:
                     closing = True
                     break
                 pending.append(item)
+            crash_point("before_ack")
             try:
                 verdicts = self.broker.finish(self.worker_id, pending)
+                crash_point("after_ack")
             except BrokerUnavailable as exc:
                 log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending))
                 if self.exited.wait(0.2):
@@ -166,10 +187,10 @@ class WorkerNode:
 
     def _acked(self, outcomes: list[Outcome], verdicts: list[str]) -> None:
         with self._lock:
-            for outcome, verdict in zip(outcomes, verdicts):
+            for outcome, verdict in zip(outcomes, verdicts, strict=True):
                 self._attempts.pop(outcome.id, None)
                 self.processed += 1
-                if verdict != "ok":
+                if verdict not in ("ok", "duplicate"):
                     self.failed += 1
                 if verdict == "stale":
                     log.info("%s: late result for %s rejected (stale lease)", self.worker_id, outcome.id)
@@ -184,7 +205,8 @@ class WorkerNode:
         """Another worker may be running this task now; ask our handler to stop early."""
         with self._lock:
             attempt = self._attempts.get(task_id)
-        if attempt is not None and not attempt.cancelled.is_set():
+        # a reported attempt's outcome is decided (its ack may just have ended the lease)
+        if attempt is not None and not attempt.reported and not attempt.cancelled.is_set():
             log.warning("%s: lost the lease of %s", self.worker_id, task_id)
             attempt.cancelled.set()
 

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Start one Sentinel watching the primary `redis` (quorum 2 of 3). The config is written once per
+# container: Sentinel rewrites it with what it learned (current primary, peers, epoch).
+# Addresses are IPs on purpose: with hostnames, every reconnect to a stopped primary is a DNS
+# lookup of a name Docker no longer knows; those lookups block Sentinel's event loop long enough
+# to send it into TILT mode (30 s without failover). The IP of `redis` is looked up once, here.
+set -eu
+: "${REDIS_PASSWORD:?REDIS_PASSWORD must be set}"
+MASTER="${REDIS_SENTINEL_MASTER:-mymaster}"
+PRIMARY_HOST="${PRIMARY_HOST:-redis}"
+mkdir -p /var/lib/sentinel
+CONF=/var/lib/sentinel/sentinel.conf
+if [ ! -f "$CONF" ]; then
+    ip=""
+    for _ in $(seq 1 50); do
+        ip="$(getent hosts "$PRIMARY_HOST" | awk '{print $1; exit}')" && [ -n "$ip" ] && break
+        sleep 0.2
+    done
+    [ -n "$ip" ] || { echo "sentinel: cannot resolve $PRIMARY_HOST" >&2; exit 1; }
+    cat >"$CONF" <<CONF
+port 26379
+dir /var/lib/sentinel
+protected-mode no
+sentinel monitor $MASTER $ip 6379 ${SENTINEL_QUORUM:-2}
+sentinel auth-pass $MASTER $REDIS_PASSWORD
+sentinel down-after-milliseconds $MASTER ${SENTINEL_DOWN_AFTER_MS:-3000}
+sentinel failover-timeout $MASTER ${SENTINEL_FAILOVER_TIMEOUT_MS:-5000}
+sentinel parallel-syncs $MASTER 1
+CONF
+fi
+exec redis-sentinel "$CONF"

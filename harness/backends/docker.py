@@ -1,0 +1,318 @@
+"""The Docker backend: the compose stack, with chaos through the Docker API and Toxiproxy.
+
+Each run is its own compose project (`harness-<id>`) on free host ports. Workers are the
+compose replicas `<project>-worker-N`, which name themselves `worker-N` (docker/app/entrypoint.py)
+and create their own proxies `redis-worker-N` / `redis-gateway` (system/proxy_link.py). Unlike
+the local backend, clients here find the primary through Sentinel and re-point their own proxy
+after a failover, so a redis_failover only kills the primary container and waits for Sentinel.
+Scaling up clones a worker container under the next number (compose would reuse the numbers of
+stopped replicas, breaking the naming rule of harness.schedule.scale_plan); scaling down stops
+(SIGTERM) the highest-numbered ones and keeps them, so numbers are never reused.
+The harness reads Redis directly at the containers' bridge addresses (Linux hosts).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+import docker
+import redis
+import requests
+
+from harness.backends.base import (ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle,
+                                   UnknownTarget)
+from harness.backends.compose import COMPOSE_FILE, Compose, compose_down, leftovers, write_override
+from harness.backends.procs import free_port, wait_until
+from harness.ledger import Ledger
+from harness.toxiproxy import Toxiproxy
+from system.keys import Keys
+
+DOCKER_CAPABILITIES = ALL_FAULTS
+PARTITION_TOXICS = ("partition_up", "partition_down")
+DEFAULT_PASSWORD = "taskq-local-only"
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self, *, ledger: Ledger, ready_timeout: float = 60.0) -> None:
+        self.ledger = ledger
+        self.ready_timeout = ready_timeout
+        self.project = f"harness-{uuid.uuid4().hex[:8]}"
+        self.work = Path(tempfile.mkdtemp(prefix="harness-docker-"))
+        ledger.write("tempdir", path=str(self.work))
+        self.client = docker.from_env(timeout=60)
+        self.spec = SystemSpec()
+        self.compose: Compose | None = None
+        self.tp: Toxiproxy | None = None
+        self.gateway_port = 0
+        self.highest = 0
+        self.stopped: set[str] = set()
+        self.password = DEFAULT_PASSWORD
+        self.primary_service = "redis"
+        self.grace = 15
+
+    def capabilities(self) -> frozenset[str]:
+        return DOCKER_CAPABILITIES
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self, spec: SystemSpec) -> Endpoints:
+        self.spec = spec
+        self.grace = int(float(spec.config.get("SHUTDOWN_GRACE_S", 10)) + 5)
+        self.gateway_port, tp_port = free_port(), free_port()
+        override = write_override(self.work / "override.yml", spec.config)
+        self.compose = Compose(self.project, files=[COMPOSE_FILE, override],
+                               env={"GATEWAY_HOST_PORT": str(self.gateway_port),
+                                    "TOXIPROXY_HOST_PORT": str(tp_port)})
+        self.password = self.compose.env.get("REDIS_PASSWORD") or DEFAULT_PASSWORD
+        self.ledger.write("compose_up", project=self.project)
+        try:
+            self.compose.run("up", "-d", "--build", "--wait", "--scale", f"worker={spec.workers}",
+                             timeout=600)
+        except (RuntimeError, OSError) as exc:
+            raise BackendError(f"docker compose up failed: {exc}") from exc
+        self.tp = Toxiproxy(f"http://127.0.0.1:{tp_port}", timeout=3.0)
+        self.tp.wait_ready(timeout=30)
+        self.highest = spec.workers
+        for node in self.workers():
+            self._wait_ready(node)
+        return self.endpoints()
+
+    def teardown(self) -> list[str]:
+        problems: list[str] = []
+        if self.tp is not None:
+            problems += self.heal_network()
+        try:
+            for c in self._containers():
+                if c.status == "paused":
+                    c.unpause()
+        except docker.errors.DockerException as exc:
+            problems.append(f"unpause: {exc}")
+        problems += compose_down(self.project)
+        try:
+            left = leftovers(self.project)
+            if left:
+                problems.append(f"left behind: {', '.join(left)}")
+        except docker.errors.DockerException as exc:
+            problems.append(f"could not list leftovers: {exc}")
+        if not problems:
+            self.ledger.write("compose_down", project=self.project)
+        if self.tp is not None:
+            self.tp.close()
+        self.client.close()
+        return problems
+
+    def remove_workdir(self) -> None:
+        import shutil
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def log_dir(self) -> Path | None:
+        """Writes each container's log into the work dir, for the run directory."""
+        try:
+            for c in self._containers():
+                name = c.name.removeprefix(f"{self.project}-")
+                (self.work / f"{name}.log").write_bytes(c.logs(tail=2000))
+        except docker.errors.DockerException:
+            pass
+        return self.work
+
+    # -- names ------------------------------------------------------------------------------
+    def _containers(self) -> list[Any]:
+        return self.client.containers.list(
+            all=True, filters={"label": f"com.docker.compose.project={self.project}"})
+
+    def _container(self, node: str) -> Any:
+        name = f"{self.project}-gateway-1" if node == "gateway" else f"{self.project}-{node}"
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            raise UnknownTarget(f"no node {node!r}; known: gateway, "
+                                f"{', '.join(self.known_workers())}") from None
+
+    def known_workers(self) -> list[str]:
+        prefix = f"{self.project}-"
+        names = [c.name.removeprefix(prefix) for c in self._containers()
+                 if c.labels.get("com.docker.compose.service") == "worker"]
+        return sorted(names, key=_number)
+
+    def workers(self) -> list[str]:
+        prefix = f"{self.project}-"
+        names = [c.name.removeprefix(prefix) for c in self._containers()
+                 if c.labels.get("com.docker.compose.service") == "worker"
+                 and c.status in ("running", "paused")]
+        return sorted(names, key=_number)
+
+    def _ip(self, service_container: str) -> str:
+        c = self.client.containers.get(f"{self.project}-{service_container}")
+        nets = c.attrs["NetworkSettings"]["Networks"]
+        return next(iter(nets.values()))["IPAddress"]
+
+    def endpoints(self) -> Endpoints:
+        self.primary_service = self._sentinel_primary() or self.primary_service
+        ip = self._ip(f"{self.primary_service}-1")
+        return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
+                         redis_url=f"redis://:{self.password}@{ip}:6379/0")
+
+    def _wait_ready(self, node: str) -> None:
+        keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
+
+        def ready() -> bool:
+            try:
+                if node == "gateway":
+                    requests.get(f"http://127.0.0.1:{self.gateway_port}/health", timeout=1)
+                    return True
+                with redis.Redis.from_url(self.endpoints().redis_url, socket_timeout=1) as r:
+                    return bool(r.sismember(keys.workers_active, node))
+            except (requests.RequestException, redis.RedisError, docker.errors.DockerException):
+                return False
+        wait_until(ready, timeout=self.ready_timeout, what=f"{node} to become ready", interval=0.2)
+
+    # -- process faults ---------------------------------------------------------------------
+    def kill(self, node: str) -> None:
+        self._container(node).kill(signal="SIGKILL")
+
+    def terminate(self, node: str) -> None:
+        self._container(node).stop(timeout=self.grace)
+
+    def pause(self, node: str) -> None:
+        self._container(node).pause()
+
+    def resume(self, node: str) -> None:
+        self._container(node).unpause()
+
+    def restart(self, node: str) -> None:
+        self._container(node).restart(timeout=self.grace)
+        self._wait_ready(node)
+
+    def start_node(self, node: str) -> None:
+        c = self._container(node)
+        c.reload()
+        if c.status == "paused":
+            c.unpause()
+        elif c.status != "running":
+            c.start()
+        self._wait_ready(node)
+
+    def scale(self, n: int) -> tuple[list[str], list[str]]:
+        from harness.schedule import scale_plan
+        self.highest = max([self.highest] + [_number(w) for w in self.known_workers()])
+        add, remove = scale_plan(self.workers(), n, highest=self.highest)
+        stoppers = [threading.Thread(target=self.terminate, args=(w,)) for w in remove]
+        for th in stoppers:
+            th.start()
+        for th in stoppers:
+            th.join()
+        for node in add:
+            self._clone_worker(node)
+            self.highest = max(self.highest, _number(node))
+        for node in add:
+            self._wait_ready(node)
+        return list(add), list(remove)
+
+    def _clone_worker(self, node: str) -> None:
+        """A new replica `<project>-worker-K` configured like the existing ones."""
+        src = self._container(self.known_workers()[0]).attrs
+        cfg, host = src["Config"], src["HostConfig"]
+        labels = {**cfg["Labels"], "com.docker.compose.container-number": str(_number(node))}
+        network = next(iter(src["NetworkSettings"]["Networks"]))
+        self.client.containers.run(
+            cfg["Image"], command=cfg["Cmd"], entrypoint=cfg["Entrypoint"], environment=cfg["Env"],
+            name=f"{self.project}-{node}", labels=labels, network=network, detach=True,
+            restart_policy=host.get("RestartPolicy") or None,
+            stop_signal=cfg.get("StopSignal") or None)
+
+    # -- network faults ---------------------------------------------------------------------
+    def _proxy(self, node: str) -> str:
+        self._container(node)  # UnknownTarget for a bad name
+        return f"redis-{node}"
+
+    def add_toxic(self, node: str, *, type: str, stream: str, attributes: Mapping[str, int],
+                  toxicity: float = 1.0, name: str | None = None) -> ToxicHandle:
+        assert self.tp is not None
+        proxy = self._proxy(node)
+        toxic = self.tp.add_toxic(proxy, type=type, stream=stream, toxicity=toxicity,
+                                  attributes=dict(attributes), name=name)
+        return ToxicHandle(proxy=proxy, name=toxic.name)
+
+    def remove_toxic(self, handle: ToxicHandle) -> None:
+        assert self.tp is not None
+        self.tp.remove_toxic(handle.proxy, handle.name)
+
+    def partition(self, node: str) -> None:
+        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream")):
+            self.add_toxic(node, type="timeout", stream=stream, attributes={"timeout": 0},
+                           name=name)
+
+    def heal(self, node: str) -> None:
+        assert self.tp is not None
+        proxy = self._proxy(node)
+        for toxic in self.tp.toxics(proxy):
+            self.tp.remove_toxic(proxy, toxic)
+        self.tp.set_enabled(proxy, True)
+
+    def heal_network(self) -> list[str]:
+        if self.tp is None:
+            return []
+        return self.tp.cleanup(prefix="redis-", delete_proxies=False)
+
+    # -- redis ------------------------------------------------------------------------------
+    def _sentinel_primary(self) -> str | None:
+        """Service name of the primary a majority of Sentinels report."""
+        votes: dict[str, int] = {}
+        for i in (1, 2, 3):
+            try:
+                with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
+                                 decode_responses=True) as s:
+                    addr = s.sentinel_get_master_addr_by_name("mymaster")
+            except (redis.RedisError, docker.errors.DockerException):
+                continue
+            if addr:
+                votes[addr[0]] = votes.get(addr[0], 0) + 1
+        best = max(votes.items(), key=lambda kv: kv[1], default=None)
+        return best[0] if best and best[1] >= 2 else None
+
+    def redis_failover(self) -> str:
+        old = self._sentinel_primary() or self.primary_service
+        self.client.containers.get(f"{self.project}-{old}-1").kill(signal="SIGKILL")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            new = self._sentinel_primary()
+            if new and new != old:
+                self.primary_service = new
+                # Start the old primary again right away (it rejoins as a replica). While its
+                # address is dead (no TCP RST from a killed container), Toxiproxy's upstream
+                # update of each proxy blocks on the hung connections and the clients stay cut
+                # off (observed with Toxiproxy 2.9); a returning node resets them.
+                self.client.containers.get(f"{self.project}-{old}-1").start()
+                return new
+            time.sleep(0.2)
+        raise BackendError(f"no Sentinel failover within 60s after killing {old}")
+
+    def redis_restart(self, *, kill: bool = False) -> None:
+        service = self._sentinel_primary() or self.primary_service
+        c = self.client.containers.get(f"{self.project}-{service}-1")
+        if kill:
+            c.kill(signal="SIGKILL")
+            c.start()
+        else:
+            c.restart(timeout=10)
+
+    def redis_start_stopped(self) -> list[str]:
+        """Start Redis containers that are down (the old primary rejoins as a replica)."""
+        started = []
+        for service in ("redis", "redis-replica"):
+            c = self.client.containers.get(f"{self.project}-{service}-1")
+            if c.status != "running":
+                c.start()
+                started.append(service)
+        return started
+
+
+def _number(node: str) -> int:
+    tail = node.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0

@@ -1,0 +1,272 @@
+"""The local backend: the whole system as processes on 127.0.0.1 (no Docker, no root).
+
+Every gateway/worker reaches Redis through its own Toxiproxy proxy (`redis-gateway`,
+`redis-worker-N`), so each link can be cut or slowed alone.
+
+Redis failover, and why clients are not given Sentinel here: redis-py's Sentinel client connects
+to whatever address Sentinel reports, i.e. the real redis-server port, which would bypass the
+proxies and make network faults silently ineffective. So every process gets REDIS_URL = its proxy
+and no REDIS_SENTINELS. Sentinels (3, quorum 2, down-after 1 s) run only when the scenario has a
+redis_failover; after they promote the replica, this backend asks them for the new primary and
+re-points every proxy's upstream at it (Toxiproxy `POST /proxies/{name}` {"upstream"}).
+Limitation: between the primary's death and the re-point (about down-after + election, 2-4 s)
+clients' connections are refused, a little longer than with Sentinel-aware clients; and
+Sentinel discovery in the clients is not exercised by this backend (the Docker backend does).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import redis
+import requests
+
+from harness.backends.base import (ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle,
+                                   UnknownTarget)
+from harness.backends.local_infra import RedisCluster, start_toxiproxy
+from harness.backends.procs import Child, ProcessError, Supervisor, free_port, wait_until
+from harness.ledger import Ledger
+from harness.toxiproxy import Toxiproxy, ToxiproxyError
+from system.keys import Keys
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PARTITION_TOXICS = ("partition_up", "partition_down")
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, *, ledger: Ledger, python: str = sys.executable,
+                 ready_timeout: float = 30.0) -> None:
+        self.ledger = ledger
+        self.python = python
+        self.ready_timeout = ready_timeout
+        self.work = Path(tempfile.mkdtemp(prefix="harness-local-"))
+        ledger.write("tempdir", path=str(self.work))
+        self.sup = Supervisor(ledger=ledger, log_dir=self.work)
+        self.spec = SystemSpec()
+        self.redis: RedisCluster | None = None
+        self.tp: Toxiproxy | None = None
+        self.nodes: dict[str, Child | None] = {}   # gateway and workers; None = not running
+        self.highest = 0
+        self.gateway_port = 0
+        self.grace = 10.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def capabilities(self) -> frozenset[str]:
+        return ALL_FAULTS
+
+    def start(self, spec: SystemSpec) -> Endpoints:
+        self.spec = spec
+        self.grace = float(spec.config.get("SHUTDOWN_GRACE_S", 10.0)) + 5
+        self.redis = RedisCluster(self.sup, self.work, aof=spec.aof)
+        self.redis.start(replica=spec.replica, sentinel=spec.sentinel)
+        self.tp = start_toxiproxy(self.sup)
+        self.gateway_port = free_port()
+        self.start_node("gateway")
+        self.scale(spec.workers)
+        return self.endpoints()
+
+    def endpoints(self) -> Endpoints:
+        assert self.redis is not None, "start() first"
+        node = self.redis.nodes[self.redis.primary]
+        return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
+                         redis_url=f"redis://{node.address}/0")
+
+    def workers(self) -> list[str]:
+        return sorted((n for n, c in self.nodes.items() if n != "gateway" and c is not None
+                       and c.alive()), key=_number)
+
+    def known_workers(self) -> list[str]:
+        return sorted((n for n in self.nodes if n != "gateway"), key=_number)
+
+    def log_dir(self) -> Path | None:
+        return self.work
+
+    def teardown(self) -> list[str]:
+        problems: list[str] = []
+        if self.tp is not None:
+            problems += self.tp.cleanup()
+        for name in sorted(self.nodes, key=lambda n: (n == "gateway", _number(n)), reverse=True):
+            child = self.nodes[name]
+            if child is not None:
+                try:
+                    self.sup.stop(child, grace=3)
+                except Exception as exc:  # noqa: BLE001 - teardown goes on
+                    problems.append(f"{name}: {exc}")
+                self.nodes[name] = None
+        if self.redis is not None:
+            problems += self.redis.stop_all()
+        problems += self.sup.stop_all(grace=3)
+        if self.tp is not None:
+            self.tp.close()
+        return problems
+
+    def remove_workdir(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    # -- nodes ------------------------------------------------------------------------------
+    def _env(self, node: str, proxy_port: int) -> dict[str, str]:
+        env = {k: str(v) for k, v in self.spec.config.items()}
+        env.update(REDIS_URL=f"redis://127.0.0.1:{proxy_port}/0", REDIS_SENTINELS="",
+                   GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.gateway_port),
+                   PYTHONUNBUFFERED="1")
+        if node != "gateway":
+            env["WORKER_ID"] = node
+        pythonpath = os.environ.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pythonpath if pythonpath else "")
+        return env
+
+    def _proxy_port(self, node: str) -> int:
+        assert self.tp is not None and self.redis is not None
+        name = f"redis-{node}"
+        upstream = self.redis.nodes[self.redis.primary].address
+        try:
+            proxy = self.tp.get_proxy(name)
+        except ToxiproxyError:
+            proxy = self.tp.create_proxy(name, upstream=upstream)
+        return int(proxy.listen.rsplit(":", 1)[1])
+
+    def start_node(self, node: str) -> None:
+        if self.nodes.get(node) is not None and self.nodes[node].alive():  # type: ignore[union-attr]
+            raise BackendError(f"{node} is already running; kill or terminate it first")
+        module = "system.gateway" if node == "gateway" else "system.worker"
+        child = self.sup.spawn(node, [self.python, "-m", module],
+                               env=self._env(node, self._proxy_port(node)), cwd=PROJECT_ROOT)
+        self.nodes[node] = child
+        if node != "gateway":
+            self.highest = max(self.highest, _number(node))
+        try:
+            wait_until(lambda: self._ready(node, child), timeout=self.ready_timeout,
+                       what=f"{node} to become ready")
+        except ProcessError as exc:
+            raise BackendError(f"{exc}\n--- {node} log ({child.log}) ---\n{child.tail()}") from exc
+
+    def _ready(self, node: str, child: Child) -> bool:
+        if not child.alive():
+            raise ProcessError(f"{node} exited with status {child.popen.returncode}")
+        if node == "gateway":
+            try:
+                requests.get(f"http://127.0.0.1:{self.gateway_port}/health", timeout=1)
+                return True
+            except requests.RequestException:
+                return False
+        keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
+        try:
+            with redis.Redis.from_url(self.endpoints().redis_url, socket_timeout=1) as r:
+                return bool(r.sismember(keys.workers_active, node))
+        except redis.RedisError:
+            return False
+
+    def _child(self, node: str) -> Child:
+        if node not in self.nodes:
+            raise UnknownTarget(f"no node {node!r}; known: {['gateway', *self.known_workers()]}")
+        child = self.nodes[node]
+        if child is None or not child.alive():
+            raise BackendError(f"{node} is not running (killed, terminated or scaled away)")
+        return child
+
+    def kill(self, node: str) -> None:
+        child = self._child(node)
+        self.sup.stop(child, sig=signal.SIGKILL, grace=5)
+        self.nodes[node] = None
+
+    def terminate(self, node: str) -> None:
+        child = self._child(node)
+        self.sup.stop(child, sig=signal.SIGTERM, grace=self.grace)
+        self.nodes[node] = None
+
+    def pause(self, node: str) -> None:
+        os.killpg(self._child(node).pid, signal.SIGSTOP)
+
+    def resume(self, node: str) -> None:
+        os.killpg(self._child(node).pid, signal.SIGCONT)
+
+    def restart(self, node: str) -> None:
+        if self.nodes.get(node) is not None:
+            self.terminate(node)
+        self.start_node(node)
+
+    def scale(self, n: int) -> tuple[list[str], list[str]]:
+        from harness.schedule import scale_plan
+        add, remove = scale_plan(self.workers(), n, highest=self.highest)
+        stopping = [self._child(node) for node in remove]
+        for child in stopping:  # all at once: each may take up to its shutdown grace
+            child.signal(signal.SIGCONT)
+            child.signal(signal.SIGTERM)
+        for node, child in zip(remove, stopping):
+            self.sup.stop(child, sig=signal.SIGTERM, grace=self.grace)
+            self.nodes[node] = None
+        for node in add:
+            self.start_node(node)
+        return list(add), list(remove)
+
+    # -- network ----------------------------------------------------------------------------
+    def _proxy(self, node: str) -> str:
+        if node not in self.nodes:
+            raise UnknownTarget(f"no node {node!r}; known: {['gateway', *self.known_workers()]}")
+        assert self.tp is not None
+        return f"redis-{node}"
+
+    def add_toxic(self, node: str, *, type: str, stream: str, attributes: Mapping[str, int],
+                  toxicity: float = 1.0, name: str | None = None) -> ToxicHandle:
+        assert self.tp is not None
+        proxy = self._proxy(node)
+        toxic = self.tp.add_toxic(proxy, type=type, stream=stream, toxicity=toxicity,
+                                  attributes=dict(attributes), name=name)
+        return ToxicHandle(proxy=proxy, name=toxic.name)
+
+    def remove_toxic(self, handle: ToxicHandle) -> None:
+        assert self.tp is not None
+        self.tp.remove_toxic(handle.proxy, handle.name)
+
+    def partition(self, node: str) -> None:
+        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream")):
+            self.add_toxic(node, type="timeout", stream=stream, attributes={"timeout": 0},
+                           name=name)
+
+    def heal(self, node: str) -> None:
+        assert self.tp is not None
+        proxy = self._proxy(node)
+        for toxic in self.tp.toxics(proxy):
+            self.tp.remove_toxic(proxy, toxic)
+        self.tp.set_enabled(proxy, True)
+
+    def heal_network(self) -> list[str]:
+        if self.tp is None:
+            return []
+        return self.tp.cleanup(delete_proxies=False)
+
+    # -- redis ------------------------------------------------------------------------------
+    def redis_failover(self) -> str:
+        assert self.redis is not None and self.tp is not None
+        new = self.redis.failover()
+        address = self.redis.nodes[new].address
+        for proxy in sorted(self.tp.created_proxies):
+            self.tp.set_upstream(proxy, address)
+        return address
+
+    def redis_restart(self, *, kill: bool = False) -> None:
+        assert self.redis is not None
+        self.redis.stop_node(self.redis.primary, kill=kill)
+        self.redis.start_node(self.redis.primary)
+
+    def redis_start_stopped(self) -> list[str]:
+        """Start every redis-server that is down (the old primary after a failover rejoins as
+        a replica: Sentinel reconfigures it). Returns the names started."""
+        assert self.redis is not None
+        started = [n for n, node in self.redis.nodes.items() if node.child is None]
+        for name in started:
+            self.redis.start_node(name)
+        return started
+
+
+def _number(node: str) -> int:
+    tail = node.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0

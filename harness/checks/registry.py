@@ -1,0 +1,57 @@
+"""The table of checks a scenario may name: function, parameters (and their kinds, validated
+by the loader), shorthand parameter, defaults. Public: CHECKS (name -> CheckDef).
+
+Parameter kinds: ms (number >= 0), number (>= 0), ratio (> 0), fraction (0..1), duration,
+count0 (int >= 0), count_or_fraction (int count, or a fraction below 1), priority, fault,
+task_type, start_or_end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from harness.checks import queue, timing
+from harness.checks.base import CheckDef
+
+
+def _table(*defs: CheckDef) -> Mapping[str, CheckDef]:
+    return MappingProxyType({d.name: d for d in defs})
+
+
+CHECKS: Mapping[str, CheckDef] = _table(
+    CheckDef("no_lost_tasks", queue.no_lost_tasks, {},
+             doc="every accepted task succeeded, died or was cancelled; none vanished"),
+    CheckDef("conservation", queue.conservation, {},
+             doc="accepted = succeeded + dead + cancelled, with nothing in flight after the drain"),
+    CheckDef("max_duplicates", queue.max_duplicates, {"max": "count_or_fraction"}, "max", ("max",),
+             doc="successful executions beyond one per task (a count, or a fraction below 1)"),
+    CheckDef("stale_acks_rejected", queue.stale_acks_rejected, {"min": "count0"}, "min",
+             defaults={"min": 0},
+             doc="late results of a stale lease were never applied; at least `min` were seen"),
+    CheckDef("dlq_contains", queue.dlq_contains, {"type": "task_type", "min": "count0"}, "type",
+             defaults={"type": "fail", "min": 1},
+             doc="every poison task (type fail, always: true) ended in the dead-letter queue"),
+    *(CheckDef(f"p{q}_latency_ms", timing.latency_check(q), {"max": "ms", "priority": "priority"}, "max",
+               ("max",), doc=f"{q}th percentile of submit-to-finish latency, optionally per priority")
+      for q in (50, 95, 99)),
+    CheckDef("all_done_within", timing.all_done_within, {"within": "duration"}, "within", ("within",),
+             doc="every accepted task finished within this time after the load started"),
+    CheckDef("priority_order", timing.priority_order, {"factor": "fraction", "slack_ms": "ms"}, "factor",
+             defaults={"factor": 0.5, "slack_ms": 100.0},
+             doc="median wait of high-priority tasks <= factor x that of normal/low (+ slack), "
+                 "from the flood on"),
+    CheckDef("throughput_min", timing.throughput_min, {"min": "number"}, "min", ("min",),
+             doc="completed tasks per second from the start of the load to the last completion"),
+    CheckDef("throughput_after", timing.throughput_after,
+             {"fault": "fault", "at_least": "ratio", "at_most": "ratio", "window": "duration",
+              "settle": "duration"}, "fault", ("fault",),
+             defaults={"window": 5.0, "settle": 1.0},
+             doc="completions/s in `window` after the fault (+ settle) vs the window before"),
+    CheckDef("recovery_time_max", timing.recovery_time_max,
+             {"max": "duration", "fault": "fault", "threshold": "fraction", "window": "duration"}, "max",
+             ("max",), defaults={"threshold": 0.8, "window": 5.0},
+             doc="time from each fault's start until throughput is back to threshold x before"),
+    CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
+             doc="changes of the elected leader seen by the sampler"),
+)

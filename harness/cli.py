@@ -1,0 +1,224 @@
+"""`harness`: run, validate, list, report, cleanup. Parses arguments and calls library functions.
+
+Exit codes: 0 every check passed, 1 a check failed, 2 bad scenario file or usage, 3 the system
+could not be brought up or torn down (130 when interrupted; teardown has still run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from harness import junit
+from harness.backends import BACKEND_NAMES, capabilities_of, docker_available
+from harness.loader import ScenarioError, load_scenarios, validate
+from harness.runner import (EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_PASS, EXIT_SYSTEM, RunOptions,
+                            RunResult, run_scenario)
+from harness.runinfo import Progress
+
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+console = Console(stderr=False, highlight=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description="Chaos harness for the task queue.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run scenario files")
+    run.add_argument("files", nargs="+", type=Path)
+    run.add_argument("--backend", choices=BACKEND_NAMES,
+                     help="default: the scenario's, else docker when an engine answers, else local")
+    run.add_argument("--out", type=Path, default=Path("reports"), help="default: reports/")
+    run.add_argument("--seed", type=int, help="overrides the scenario's seed")
+    run.add_argument("--junit", type=Path, help="also write one JUnit XML for all scenarios")
+    run.add_argument("--keep-up", action="store_true", help="leave the system running afterwards")
+    run.add_argument("--state-dir", type=Path, help="ledgers of runs (default $HARNESS_STATE_DIR or .harness)")
+    val = sub.add_parser("validate", help="check scenario files without running anything")
+    val.add_argument("files", nargs="+", type=Path)
+    val.add_argument("--backend", choices=BACKEND_NAMES, help="also check what this backend can do")
+    lst = sub.add_parser("list", help="the shipped scenarios with their descriptions")
+    lst.add_argument("dir", nargs="?", type=Path, default=SCENARIO_DIR)
+    rep = sub.add_parser("report", help="(re)build the report of a run directory")
+    rep.add_argument("run_dir", type=Path)
+    cln = sub.add_parser("cleanup", help="undo what killed or --keep-up runs left behind")
+    cln.add_argument("--state-dir", type=Path)
+    return p
+
+
+def _backend_for(flag: str | None, scenario: Any) -> str:
+    if flag:
+        return flag
+    if scenario.system.backend:
+        return str(scenario.system.backend)
+    return "docker" if docker_available() else "local"
+
+
+def _load(files: Sequence[Path], backend_flag: str | None) -> tuple[list[Any], list[str]]:
+    """Every scenario, checked against the backend each would run on; all errors at once."""
+    try:
+        scenarios = load_scenarios(files)
+    except ScenarioError as exc:
+        return [], exc.errors
+    errors: list[str] = []
+    for s in scenarios:
+        try:
+            validate(s, capabilities_of(_backend_for(backend_flag, s)))
+        except ScenarioError as exc:
+            errors.extend(exc.errors)
+    return scenarios, errors
+
+
+def _bad(errors: list[str]) -> int:
+    for line in errors:
+        console.print(f"[red]error:[/red] {line}", markup=True, soft_wrap=True)
+    return EXIT_BAD_INPUT
+
+
+def _progress_table(p: Progress) -> Table:
+    t = Table.grid(padding=(0, 2))
+    total = f"/{p.total:.0f}s" if p.phase == "load" else ""
+    t.add_row(f"[bold]{p.scenario}[/bold]", f"phase {p.phase}", f"{p.elapsed:5.1f}s{total}")
+    t.add_row(f"submitted {p.submitted} (ok {p.ok}, unknown {p.info}, rejected {p.fail})",
+              f"completed {p.completed}  dead {p.dead}  in flight {p.queued}",
+              f"{p.throughput:6.1f} tasks/s")
+    t.add_row(f"workers {p.workers} (leader {p.leader or '-'})",
+              "faults: " + (", ".join(p.faults) or "none"), "")
+    return t
+
+
+class _Display:
+    """Live table on a terminal; a line every 5 s otherwise (CI logs)."""
+
+    def __init__(self) -> None:
+        self.live: Live | None = None
+        self.last_line = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        if console.is_terminal:
+            if self.live is None:
+                self.live = Live(_progress_table(p), console=console, refresh_per_second=4)
+                self.live.start()
+            self.live.update(_progress_table(p))
+        elif time.monotonic() - self.last_line > 5:
+            self.last_line = time.monotonic()
+            console.print(f"  {p.phase} {p.elapsed:.0f}s submitted={p.submitted} "
+                          f"completed={p.completed} {p.throughput:.1f}/s workers={p.workers} "
+                          f"faults={','.join(p.faults) or '-'}")
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def _summary(results: list[RunResult]) -> None:
+    table = Table(title="checks")
+    for col in ("scenario", "check", "result", "observed", "expected"):
+        table.add_column(col)
+    for r in results:
+        if r.error and not r.checks:
+            table.add_row(r.scenario, "run", "[red]ERROR[/red]", r.error[:120], "")
+        for c in r.checks:
+            mark = {True: "[green]pass[/green]", False: "[red]FAIL[/red]"}.get(c.passed,
+                                                                                "[yellow]unknown[/yellow]")
+            table.add_row(r.scenario, c.name, mark, str(c.observed)[:60], str(c.expected)[:40])
+    console.print(table)
+    for r in results:
+        console.print(f"{r.scenario}: seed {r.seed}, report {r.run_dir / 'report.html'}")
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    scenarios, errors = _load(args.files, args.backend)
+    if errors:
+        return _bad(errors)
+    signal.signal(signal.SIGTERM, _interrupt)
+    results: list[RunResult] = []
+    display = _Display()
+    try:
+        for s in scenarios:
+            opts = RunOptions(backend=_backend_for(args.backend, s), out=args.out, seed=args.seed,
+                              keep_up=args.keep_up, state_dir=args.state_dir,
+                              on_progress=display, say=lambda m: console.print(m, markup=False))
+            results.append(run_scenario(s, opts))
+            display.close()
+    except KeyboardInterrupt:
+        display.close()
+        console.print("interrupted: the system was torn down")
+        return 130
+    finally:
+        if args.junit:
+            junit.write_suites(args.junit, [junit.suite(r.scenario, r.checks, error=r.error)
+                                            for r in results])
+    _summary(results)
+    codes = [r.exit_code for r in results]
+    if EXIT_SYSTEM in codes:
+        return EXIT_SYSTEM
+    return EXIT_CHECK_FAILED if EXIT_CHECK_FAILED in codes else EXIT_PASS
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    scenarios, errors = _load(args.files, args.backend)
+    if errors:
+        return _bad(errors)
+    for s in scenarios:
+        console.print(f"ok: {s.source or s.name} ({s.name})", markup=False)
+    return EXIT_PASS
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    files = sorted(args.dir.glob("*.yaml")) + sorted(args.dir.glob("*.yml"))
+    table = Table(title=f"scenarios in {args.dir}")
+    table.add_column("file")
+    table.add_column("name")
+    table.add_column("description")
+    for f in files:
+        try:
+            s = load_scenarios([f])[0]
+            table.add_row(f.name, s.name, s.description.strip())
+        except ScenarioError as exc:
+            table.add_row(f.name, "[red]invalid[/red]", exc.errors[0])
+    console.print(table)
+    return EXIT_PASS
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import build_report
+    if not (args.run_dir / "history.jsonl").exists():
+        console.print(f"error: {args.run_dir} is not a run directory (no history.jsonl); "
+                      "pass reports/<scenario>/<timestamp>", markup=False)
+        return EXIT_BAD_INPUT
+    console.print(f"wrote {build_report(args.run_dir)}", markup=False)
+    return EXIT_PASS
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from harness.cleanup import cleanup_leftovers
+    from harness.ledger import state_dir
+    problems = cleanup_leftovers(state_dir(args.state_dir),
+                                 say=lambda m: console.print(m, markup=False))
+    for p in problems:
+        console.print(f"problem: {p}", markup=False)
+    console.print("clean" if not problems else "some leftovers could not be removed")
+    return EXIT_SYSTEM if problems else EXIT_PASS
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
+               "report": cmd_report, "cleanup": cmd_cleanup}[args.command]
+    return handler(args)
+
+
+def entry() -> None:
+    sys.exit(main())

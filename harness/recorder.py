@@ -1,0 +1,127 @@
+"""The sampler: reads the system's state straight from Redis every ~250 ms into the history.
+
+It reads Redis directly (never through a proxy, never through the gateway), so a faulted
+gateway or link does not blind the recording; after a failover it follows the backend's
+current primary (`redis_url` is asked again after every error). Two round trips per sample:
+one pipeline for every counter, one for which registered workers are still alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import redis
+
+from harness.history import SampleRecord
+from system.broker import leader_worker
+from system.keys import PRIORITIES, Keys
+
+STAT_NAMES = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
+              "lease_expired", "cancelled", "redriven")
+
+
+def read_sample(r: redis.Redis, keys: Keys, t: float) -> SampleRecord:
+    """One consistent-enough snapshot of queue depths, workers, leader, counters and INFO."""
+    pipe = r.pipeline(transaction=False)
+    for p in PRIORITIES:
+        pipe.llen(keys.queue(p))
+    pipe.zcard(keys.leases)
+    pipe.zcard(keys.delayed)
+    pipe.zcard(keys.dead)
+    pipe.smembers(keys.workers_active)
+    pipe.get(keys.leader)
+    pipe.hgetall(keys.stats)
+    pipe.info("memory")
+    pipe.info("stats")
+    res = pipe.execute()
+    depths = dict(zip(PRIORITIES, res[:3]))
+    leased, delayed, dead, members, leader, stats, mem, st = res[3:]
+    members = sorted(members)
+    alive = 0
+    if members:
+        check = r.pipeline(transaction=False)
+        for m in members:
+            check.exists(keys.worker(m))
+        alive = sum(1 for x in check.execute() if x)
+    return SampleRecord(t=t, queues=depths, leased=int(leased), delayed=int(delayed),
+                        dead=int(dead), workers=alive, leader=leader_worker(leader),
+                        stats={k: int(v) for k, v in stats.items()},
+                        memory=int(mem.get("used_memory", 0)),
+                        ops_per_sec=float(st.get("instantaneous_ops_per_sec", 0)))
+
+
+class Recorder:
+    """Background sampler thread; `last` is the newest sample (for the progress display)."""
+
+    def __init__(self, *, redis_url: Callable[[], str], keys: Keys,
+                 record: Callable[[SampleRecord], None], clock: Callable[[], float],
+                 interval: float = 0.25) -> None:
+        self.redis_url = redis_url
+        self.keys = keys
+        self.record = record
+        self.clock = clock
+        self.interval = interval
+        self.last: SampleRecord | None = None
+        self.samples = 0
+        self.errors = 0
+        self.busy_s = 0.0           # time spent sampling: the sampler's own cost
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: redis.Redis | None = None
+
+    def _connect(self) -> redis.Redis:
+        if self._client is None:
+            self._client = redis.Redis.from_url(self.redis_url(), socket_timeout=1.0,
+                                                socket_connect_timeout=1.0,
+                                                decode_responses=True)
+        return self._client
+
+    def sample(self) -> SampleRecord | None:
+        """Take one sample now; None (and a fresh connection next time) on a Redis error."""
+        started = time.perf_counter()
+        try:
+            s = read_sample(self._connect(), self.keys, self.clock())
+        except (redis.RedisError, OSError):
+            self.errors += 1
+            if self._client is not None:
+                self._client.close()
+            self._client = None
+            return None
+        finally:
+            self.busy_s += time.perf_counter() - started
+        self.samples += 1
+        self.last = s
+        return s
+
+    def _loop(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            s = self.sample()
+            if s is not None:
+                self.record(s)
+            next_at += self.interval
+            delay = next_at - time.monotonic()
+            if delay < 0:
+                next_at = time.monotonic()
+                delay = 0
+            self._stop.wait(delay)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="recorder", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def cost(self) -> dict[str, Any]:
+        """Sampler cost figures for meta.json / docs/benchmarks.md."""
+        mean = self.busy_s / self.samples if self.samples else None
+        return {"samples": self.samples, "errors": self.errors,
+                "mean_sample_ms": None if mean is None else round(mean * 1000, 3)}

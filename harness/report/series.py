@@ -1,0 +1,204 @@
+"""Pure time series derived from a run: one time base (seconds since run start), rates per
+bin, latency percentiles per bin, down-sampled samples, and fault spans.
+
+Why a single time base: task records carry epoch seconds on Redis's clock while the history
+counts seconds since the run started; every figure shares one x axis, so everything is
+converted here once.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness import stats
+from harness.stats import percentile
+
+from .rundata import Run
+
+MAX_BINS = 400
+MAX_POINTS = 800
+
+
+@dataclass(frozen=True)
+class Timebase:
+    """offset: epoch seconds at history t=0; t1: end of the run; bin_s: width of rate bins."""
+
+    offset: float
+    t1: float
+    bin_s: float
+
+    def rel(self, epoch: float | None) -> float | None:
+        return None if epoch is None else epoch - self.offset
+
+    @property
+    def n_bins(self) -> int:
+        return max(1, math.ceil(self.t1 / self.bin_s))
+
+    def centers(self) -> list[float]:
+        return [round((i + 0.5) * self.bin_s, 3) for i in range(self.n_bins)]
+
+    def index(self, t: float) -> int | None:
+        i = math.floor(t / self.bin_s)
+        return i if 0 <= i < self.n_bins else None
+
+
+@dataclass(frozen=True)
+class FaultSpan:
+    """A fault from its start to its end (end None: never healed before the run ended)."""
+
+    id: str
+    fault: str
+    target: str
+    start: float
+    end: float | None
+    detail: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return f"{self.fault} {self.target}".strip()
+
+    def end_or(self, t1: float) -> float:
+        return self.end if self.end is not None else t1
+
+
+def clock_offset(run: Run) -> float:
+    """Epoch second of history t=0, from the submits whose task record came back.
+
+    Median of (Redis submitted_at - midpoint of the HTTP call): cancels the harness/Redis
+    clock skew. Falls back to meta started_at, then to the earliest task.
+    """
+    submitted = {t["id"]: t.get("submitted_at") for t in run.tasks if t.get("submitted_at")}
+    offset = stats.clock_offset((submitted[s["id"]], (s["t"] + (s.get("t_done") or s["t"])) / 2)
+                                for s in run.records("submit") if s.get("id") in submitted)
+    if offset is not None:
+        return offset
+    for key in ("started_at", "start", "started"):
+        if isinstance(run.meta.get(key), (int, float)):
+            return float(run.meta[key])
+    starts = [t["submitted_at"] for t in run.tasks if t.get("submitted_at")]
+    return min(starts) if starts else 0.0
+
+
+def timebase(run: Run) -> Timebase:
+    """Span the whole run (history and task events); about MAX_BINS bins of a round width."""
+    offset = clock_offset(run)
+    ends = [float(r.get("t_done", r.get("t", 0.0))) for r in run.history[-50:]] + [0.0]
+    ends += [e["t"] - offset for t in run.tasks for e in t.get("events", ())[-1:]]
+    t1 = max(ends) or 1.0
+    raw = t1 / MAX_BINS
+    bin_s = next((w for w in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if w >= raw), 3600)
+    if t1 < 30:
+        bin_s = 0.5
+    return Timebase(offset=offset, t1=round(t1 + 1e-9, 3), bin_s=float(bin_s))
+
+
+def rate(times: Iterable[float], tb: Timebase) -> list[float]:
+    """Events per second in each bin of tb."""
+    counts = [0] * tb.n_bins
+    for t in times:
+        i = tb.index(t)
+        if i is not None:
+            counts[i] += 1
+    return [round(c / tb.bin_s, 3) for c in counts]
+
+
+def binned_percentiles(points: Iterable[tuple[float, float]], tb: Timebase,
+                       qs: Sequence[float] = (50, 95, 99)) -> dict[float, list[float | None]]:
+    """points: (t, value). Returns {q: one percentile per bin (None for an empty bin)}."""
+    bins: list[list[float]] = [[] for _ in range(tb.n_bins)]
+    for t, v in points:
+        i = tb.index(t)
+        if i is not None:
+            bins[i].append(v)
+    return {q: [percentile(b, q) for b in bins] for q in qs}
+
+
+def task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
+    """(submit time, latency ms, priority) of every succeeded task, by submit time."""
+    out = []
+    for t in run.tasks:
+        if t.get("status") == "succeeded" and t.get("finished_at") and t.get("submitted_at"):
+            out.append((t["submitted_at"] - tb.offset, (t["finished_at"] - t["submitted_at"]) * 1000,
+                        str(t.get("priority", "normal"))))
+    out.sort()
+    return out
+
+
+def completion_times(run: Run, tb: Timebase) -> list[float]:
+    """Relative time of every applied success (the 'succeeded' event, else finished_at)."""
+    out = []
+    for t in run.tasks:
+        if t.get("status") != "succeeded":
+            continue
+        ev = next((e["t"] for e in t.get("events", ()) if e.get("event") == "succeeded"), None)
+        when = ev if ev is not None else t.get("finished_at")
+        if when is not None:
+            out.append(when - tb.offset)
+    if not out:  # no task records: fall back to the sampler's completed counter
+        out = _counter_deltas(run.records("sample"), "completed")
+    return sorted(out)
+
+
+def _counter_deltas(samples: list[dict[str, Any]], counter: str) -> list[float]:
+    """Spread increments of a sampled counter as events at the sample times."""
+    out: list[float] = []
+    prev = None
+    for s in samples:
+        v = (s.get("stats") or {}).get(counter)
+        if isinstance(v, (int, float)):
+            if prev is not None and v > prev:
+                out.extend([s["t"]] * int(v - prev))
+            prev = v
+    return out
+
+
+def downsample(samples: Sequence[dict[str, Any]], max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
+    """Keep at most max_points samples, evenly, always keeping the last one."""
+    if len(samples) <= max_points:
+        return list(samples)
+    step = len(samples) / max_points
+    picked = [samples[int(i * step)] for i in range(max_points - 1)]
+    return picked + [samples[-1]]
+
+
+def fault_spans(run: Run, *, t1: float | None = None) -> list[FaultSpan]:
+    """Pair fault start/end records by id (or by fault+target when ids are missing)."""
+    open_: dict[str, dict[str, Any]] = {}
+    spans: list[FaultSpan] = []
+    for r in run.records("fault"):
+        key = str(r.get("id") or f"{r.get('fault')}:{r.get('target')}")
+        if r.get("phase", "start") == "start":
+            if key in open_:  # restarted without an end: close the first one here
+                spans.append(_span(key, open_.pop(key), r["t"]))
+            open_[key] = r
+        elif key in open_:
+            spans.append(_span(key, open_.pop(key), r["t"]))
+        else:  # an end without a start (recorder started late): show it as instantaneous
+            spans.append(_span(key, r, r["t"]))
+    spans += [_span(k, r, None) for k, r in open_.items()]
+    spans.sort(key=lambda s: (s.start, s.id))
+    return spans
+
+
+def _span(key: str, start: dict[str, Any], end: float | None) -> FaultSpan:
+    return FaultSpan(id=key, fault=str(start.get("fault", "fault")), target=str(start.get("target") or ""),
+                     start=float(start["t"]), end=end, detail=dict(start.get("detail") or {}))
+
+
+def phase_marks(run: Run) -> list[tuple[float, str]]:
+    """(t, phase) for the phases worth a line on the time axis; phases at one time share a label."""
+    marks: dict[float, list[str]] = {}
+    for r in run.records("phase"):
+        if r.get("phase") in ("load", "heal", "drain"):
+            marks.setdefault(round(float(r["t"]), 1), []).append(str(r["phase"]))
+    return [(t, "/".join(p)) for t, p in sorted(marks.items())]
+
+
+def load_window(run: Run, tb: Timebase) -> tuple[float, float]:
+    """Start and end of the load phase (the whole run when phases were not recorded)."""
+    phases = {r.get("phase"): r["t"] for r in run.records("phase")}
+    start = phases.get("load", 0.0)
+    end = phases.get("heal", phases.get("drain", tb.t1))
+    return float(start), float(end)

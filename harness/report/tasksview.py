@@ -1,0 +1,148 @@
+"""Pure per-task views: per-worker counts and fairness, attempts for the Gantt, and which
+tasks the Gantt shows (the ones failed checks name, the eventful ones, then a sample)."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .style import worker_sort_key
+
+ATTEMPT_ENDS = ("succeeded", "failed", "lease_expired", "stale_ack", "released", "cancelled")
+EVENTFUL = ("lease_expired", "stale_ack", "retry_scheduled", "dead", "released", "redriven")
+GANTT_LIMIT = 60
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    worker: str
+    succeeded: int
+    claimed: int
+    failed: int
+    leases_lost: int
+    stale_acks: int
+
+
+def worker_loads(tasks: Iterable[dict[str, Any]]) -> list[WorkerLoad]:
+    """Per worker: applied successes, claims, failures, leases lost, stale acks (from events)."""
+    c: dict[str, Counter[str]] = {}
+    for t in tasks:
+        for e in t.get("events", ()):
+            w = e.get("worker")
+            if w:
+                c.setdefault(w, Counter())[e.get("event", "")] += 1
+    return [WorkerLoad(worker=w, succeeded=n["succeeded"], claimed=n["claimed"], failed=n["failed"],
+                       leases_lost=n["lease_expired"], stale_acks=n["stale_ack"])
+            for w, n in sorted(c.items(), key=lambda kv: worker_sort_key(kv[0]))]
+
+
+def jain_index(values: Sequence[float]) -> float | None:
+    """Jain's fairness index: 1 = perfectly even, 1/n = one worker did everything."""
+    if not values or not any(values):
+        return None
+    return sum(values) ** 2 / (len(values) * sum(v * v for v in values))
+
+
+def max_min_ratio(values: Sequence[float]) -> float | None:
+    """Busiest over least busy worker (None when some worker completed nothing)."""
+    if not values or min(values) <= 0:
+        return None
+    return max(values) / min(values)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One claim of a task by a worker, from claim to the last event carrying its token."""
+
+    worker: str
+    token: Any
+    start: float
+    end: float
+    outcome: str      # succeeded | failed | lease_expired | stale_ack | released | running
+    applied: bool     # False when the lease was lost: its result (if any) was not applied
+
+
+def attempts(task: dict[str, Any], offset: float) -> list[Attempt]:
+    """Split a task's events into attempts; times relative to the run (epoch - offset)."""
+    events = task.get("events", ())
+    out: list[Attempt] = []
+    for i, e in enumerate(events):
+        if e.get("event") != "claimed":
+            continue
+        token, worker = e.get("token"), e.get("worker") or "?"
+        mine = [x for x in events[i + 1:] if x.get("event") in ATTEMPT_ENDS
+                and x.get("token", token) == token and x.get("worker", worker) == worker]
+        if not mine:  # fall back to the next claim or the task's end
+            nxt = next((x for x in events[i + 1:] if x.get("event") in ("claimed", "dead")), None)
+            end_t, outcome = (nxt["t"], "lost") if nxt else (e["t"], "running")
+        else:
+            end_t, outcome = mine[-1]["t"], mine[-1]["event"]
+        lost = any(x.get("event") in ("lease_expired", "stale_ack") for x in mine)
+        out.append(Attempt(worker=worker, token=token, start=e["t"] - offset, end=end_t - offset,
+                           outcome=outcome, applied=not lost))
+    return out
+
+
+def named_task_ids(results: dict[str, Any] | None, known: set[str]) -> list[str]:
+    """Task ids mentioned anywhere in the failed checks (observed, expected, explanation)."""
+    found: list[str] = []
+    for check in (results or {}).get("checks", ()):
+        if check.get("passed") is True:
+            continue
+        for s in _strings(check):
+            for token in s.replace(",", " ").replace(";", " ").split():
+                token = token.strip("'\"()[]{}:.")
+                if token in known and token not in found:
+                    found.append(token)
+    return found
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+@dataclass(frozen=True)
+class GanttSelection:
+    tasks: list[dict[str, Any]]
+    named: int       # tasks named by failed checks
+    eventful: int    # tasks with retries, lease expiries, stale acks or dead
+    sampled: int     # evenly spread over the run
+    total: int
+
+
+def select_gantt(tasks: Sequence[dict[str, Any]], results: dict[str, Any] | None,
+                 *, limit: int = GANTT_LIMIT) -> GanttSelection:
+    """Pick at most `limit` tasks: named by failed checks first, then eventful, then a sample."""
+    by_id = {t["id"]: t for t in tasks if "id" in t}
+    named = named_task_ids(results, set(by_id))[:limit]
+    chosen = dict.fromkeys(named)
+    eventful = [t["id"] for t in tasks
+                if any(e.get("event") in EVENTFUL for e in t.get("events", ())) and t["id"] not in chosen]
+    room = max(0, limit - len(chosen))
+    # keep some room for ordinary tasks so the picture is not only trouble
+    take_eventful = eventful[:room] if len(eventful) <= room * 2 // 3 else _spread(eventful, room * 2 // 3)
+    chosen.update(dict.fromkeys(take_eventful))
+    rest = [t["id"] for t in tasks if t["id"] not in chosen]
+    sample = _spread(rest, max(0, limit - len(chosen)))
+    chosen.update(dict.fromkeys(sample))
+    picked = sorted((by_id[i] for i in chosen), key=lambda t: t.get("submitted_at") or 0)
+    return GanttSelection(tasks=picked, named=len(named), eventful=len(take_eventful),
+                          sampled=len(sample), total=len(tasks))
+
+
+def _spread(items: Sequence[str], n: int) -> list[str]:
+    """n items evenly spread over the sequence (deterministic)."""
+    if n <= 0:
+        return []
+    if len(items) <= n:
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step + step / 2)] for i in range(n)]

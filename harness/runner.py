@@ -1,0 +1,302 @@
+"""Runs one scenario: the composition root of backend, nemesis, load, recorder and checks.
+
+Phases, each recorded in the history: cleanup leftovers → up → steady (healthy before any
+fault) → load + timeline → heal every fault → drain (until idle, with a deadline) → readback →
+check → report. Heal and teardown run in `finally`, also on Ctrl-C / SIGTERM (the CLI turns
+SIGTERM into KeyboardInterrupt) and on a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from harness import junit
+from harness.backends import BackendError, SystemSpec, make_backend
+from harness.checks import CheckResult, results_document, run_checks
+from harness.cleanup import cleanup_leftovers
+from harness.client import GatewayClient
+from harness.dump import scenario_yaml
+from harness.faults import Nemesis
+from harness.history import HistoryWriter, PhaseRecord, read_history, read_tasks, write_results, write_tasks
+from harness.ledger import Ledger, state_dir
+from harness.load import LoadGenerator
+from harness.loadshape import plan_submits
+from harness.recorder import Recorder
+from harness.runinfo import Progress, idle, meta_document, steady_state
+from harness.scenario import Scenario
+from harness.schedule import build_schedule
+from system.keys import Keys
+
+EXIT_PASS, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SYSTEM = 0, 1, 2, 3
+
+
+@dataclass
+class RunOptions:
+    backend: str = "local"
+    out: Path = Path("reports")
+    seed: int | None = None
+    keep_up: bool = False
+    junit: Path | None = None
+    state_dir: Path | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    say: Callable[[str], None] = lambda _: None
+    argv: list[str] = field(default_factory=lambda: list(sys.argv))
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    run_dir: Path
+    exit_code: int
+    checks: list[CheckResult] = field(default_factory=list)
+    error: str | None = None
+    seed: int = 0
+
+
+class SystemFailure(RuntimeError):
+    """The system could not be brought up (exit code 3)."""
+
+
+def _run_dir(out: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = out / name / stamp, 1
+    while path.exists():
+        n += 1
+        path = out / name / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+class Run:
+    """State of one run; `execute` walks the phases."""
+
+    def __init__(self, scenario: Scenario, opts: RunOptions) -> None:
+        self.scenario, self.opts = scenario, opts
+        self.seed = opts.seed if opts.seed is not None else (
+            scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(2**31))
+        self.run_dir = _run_dir(opts.out, scenario.name)
+        self.run_id = f"{scenario.name}-{self.run_dir.name}"
+        self.t0 = time.monotonic()
+        self.wall_start = time.time()
+        self.history = HistoryWriter(self.run_dir / "history.jsonl")
+        self.states = state_dir(opts.state_dir)
+        self.ledger = Ledger.create(self.states, self.run_dir.name)
+        self.backend = make_backend(opts.backend, ledger=self.ledger)
+        self.recorder: Recorder | None = None
+        self.load: LoadGenerator | None = None
+        self.nemesis: Nemesis | None = None
+        self.keys = Keys(prefix=str(scenario.system.config.get("KEY_PREFIX", "")))
+        self.phase = "init"
+        self.problems: list[str] = []
+
+    def clock(self) -> float:
+        return time.monotonic() - self.t0
+
+    def enter(self, phase: str) -> None:
+        self.phase = phase
+        self.history.write(PhaseRecord(t=self.clock(), phase=phase))
+        self.opts.say(f"[{self.scenario.name}] {phase}")
+
+    def progress(self, total: float) -> Progress:
+        return Progress.snapshot(self, total)
+
+    # -- phases -----------------------------------------------------------------------------
+    def bring_up(self) -> None:
+        needs_sentinel = "redis_failover" in self.scenario.faults_used()
+        spec = SystemSpec(workers=self.scenario.system.workers,
+                          config=dict(self.scenario.system.config), sentinel=needs_sentinel)
+        self.enter("up")
+        try:
+            endpoints = self.backend.start(spec)
+        except (BackendError, OSError) as exc:
+            raise SystemFailure(f"could not bring the system up: {exc}") from exc
+        self.enter("steady")
+        problem = steady_state(endpoints.gateway_url, workers=spec.workers, timeout=30)
+        if problem:
+            raise SystemFailure(f"steady-state check failed before any fault: {problem}")
+
+    def load_and_timeline(self) -> None:
+        schedule = build_schedule(self.scenario, seed=self.seed,
+                                  workers=self.backend.workers())
+        plan = plan_submits(self.scenario, schedule, seed=self.seed)
+        endpoints = self.backend.endpoints()
+        self.recorder = Recorder(redis_url=lambda: self.backend.endpoints().redis_url,
+                                 keys=self.keys, record=self.history.write, clock=self.clock)
+        self.recorder.start()
+        self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.history.write,
+                               clock=self.clock, leader=self._leader)
+        load = self.scenario.load
+        self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
+                                  record=self.history.write, clock=self.clock,
+                                  clients=load.clients, batch=load.batch,
+                                  timeout=load.submit_timeout)
+        self.enter("load")
+        start = self.clock()
+        self.load.start(start)
+        timeline = threading.Thread(target=self._timeline, args=(schedule.events, start),
+                                    name="nemesis", daemon=True)
+        timeline.start()
+        while timeline.is_alive() or not self.load.join(timeout=0):
+            self._tick(start + schedule.horizon)
+            timeline.join(timeout=0.5)
+        self.problems += self.load.errors
+
+    def _timeline(self, events: Any, start: float) -> None:
+        assert self.nemesis is not None and self.load is not None
+        for event in events:
+            while self.clock() < start + event.t:
+                if self.load.stop.wait(min(0.2, start + event.t - self.clock())):
+                    return
+            self.nemesis.apply(event)
+
+    def _tick(self, total: float) -> None:
+        if self.opts.on_progress is not None:
+            self.opts.on_progress(self.progress(total))
+
+    def _leader(self) -> str | None:
+        return self.recorder.last.leader if self.recorder and self.recorder.last else None
+
+    def heal(self) -> None:
+        self.enter("heal")
+        if self.nemesis is not None:
+            self.problems += self.nemesis.heal_all()
+
+    def drain(self) -> bool:
+        self.enter("drain")
+        assert self.recorder is not None
+        deadline = time.monotonic() + self.scenario.drain.timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            quiet = quiet + 1 if idle(self.recorder.last) else 0
+            if quiet >= 3:
+                return True
+            self._tick(self.clock())
+            time.sleep(0.25)
+        self.problems.append(f"drain: not idle after {self.scenario.drain.timeout:g}s")
+        return False
+
+    def readback_and_check(self) -> list[CheckResult]:
+        self.enter("readback")
+        client = GatewayClient(self.backend.endpoints().gateway_url, timeout=10)
+        history = read_history(self.run_dir / "history.jsonl")
+        ids = [r.id for r in history if getattr(r, "kind", "") == "submit" and r.id]
+        write_tasks(self.run_dir / "tasks.jsonl", client.read_back(ids))
+        client.close()
+        self.enter("check")
+        history = read_history(self.run_dir / "history.jsonl")
+        tasks = read_tasks(self.run_dir / "tasks.jsonl")
+        checks = run_checks(self.scenario, history, tasks, wall_start=self.wall_start)
+        doc = results_document(self.scenario, checks, history=history, tasks=tasks,
+                               meta=self.meta(), wall_start=self.wall_start)
+        write_results(self.run_dir / "results.json", doc)
+        junit.write(self.run_dir / "junit.xml", self.scenario.name, checks,
+                    duration=self.clock())
+        return checks
+
+    def meta(self) -> dict[str, Any]:
+        return meta_document(self)
+
+    def teardown(self) -> None:
+        """Stop everything; never raises. Leaves the ledger in the state dir when unclean."""
+        if self.load is not None:
+            self.load.stop.set()
+        if self.nemesis is not None and self.phase not in ("heal", "drain", "readback", "check"):
+            self.problems += self.nemesis.heal_all()
+        if self.recorder is not None:
+            self.recorder.stop()
+        self.history.close()
+        self._copy_logs()
+        if self.opts.keep_up:
+            self.opts.say(f"--keep-up: system left running: {self.backend.endpoints()}; "
+                          "`harness cleanup` stops it")
+            self.ledger.close()
+            return
+        problems = self.backend.teardown()
+        (self.run_dir / "meta.json").write_text(json.dumps(self.meta(), indent=2, default=str))
+        if problems:
+            self.problems += [f"teardown: {p}" for p in problems]
+            self.ledger.close()
+            return
+        remove = getattr(self.backend, "remove_workdir", None)
+        if remove is not None:
+            remove()
+        self.ledger.archive(self.run_dir)
+
+    def _copy_logs(self) -> None:
+        src = self.backend.log_dir()
+        if src is None or not src.exists():
+            return
+        dest = self.run_dir / "logs"
+        dest.mkdir(exist_ok=True)
+        for log in src.glob("*.log"):
+            shutil.copy2(log, dest / log.name)
+
+
+def _report(run_dir: Path, say: Callable[[str], None]) -> None:
+    try:
+        from harness.report import build_report, update_index
+        build_report(run_dir)
+        update_index(run_dir.parent.parent)
+    except Exception as exc:  # noqa: BLE001 - a report bug must not hide the verdict
+        say(f"warning: report not built: {exc.__class__.__name__}: {exc}")
+
+
+def run_scenario(scenario: Scenario, opts: RunOptions) -> RunResult:
+    """Run one scenario end to end; returns the exit code it deserves (0/1/3)."""
+    cleanup_leftovers(state_dir(opts.state_dir), say=opts.say)
+    run = Run(scenario, opts)
+    (run.run_dir / "scenario.yaml").write_text(scenario_yaml(scenario))
+    result = RunResult(scenario.name, run.run_dir, EXIT_SYSTEM, seed=run.seed)
+    opts.say(f"[{scenario.name}] seed {run.seed}, backend {opts.backend}, output {run.run_dir}")
+    try:
+        run.bring_up()
+        run.load_and_timeline()
+        run.heal()
+        run.drain()
+        result.checks = run.readback_and_check()
+        passed = all(c.passed is True for c in result.checks)
+        result.exit_code = EXIT_PASS if passed else EXIT_CHECK_FAILED
+    except SystemFailure as exc:
+        result.error = str(exc)
+    except KeyboardInterrupt:
+        result.error = "interrupted"
+        _ignore_signals()
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded; teardown below
+        result.error = f"{exc.__class__.__name__}: {exc}"
+    finally:
+        _ignore_signals()
+        run.teardown()
+        _restore_signals()
+        if any(p.startswith("teardown") for p in run.problems):
+            result.exit_code = EXIT_SYSTEM
+            result.error = "; ".join(run.problems)
+        if result.error != "interrupted":
+            _report(run.run_dir, opts.say)
+    return result
+
+
+_SAVED: dict[int, Any] = {}
+
+
+def _ignore_signals() -> None:
+    """A second Ctrl-C must not cut the teardown short (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            _SAVED.setdefault(sig, signal.signal(sig, signal.SIG_IGN))
+
+
+def _restore_signals() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig, handler in list(_SAVED.items()):
+            signal.signal(sig, handler)
+            del _SAVED[sig]

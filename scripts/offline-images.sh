@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Build local stand-ins for the public images the compose stack uses, without any registry:
+#   - a Debian bookworm base (debootstrap + docker import) with python3 and redis: it stands in for
+#     both python:3.12-slim (app build base) and redis:7 (primary, replica, sentinels);
+#   - Toxiproxy from `go install` in a FROM scratch image (stands in for ghcr.io/shopify/toxiproxy);
+#   - a wheelhouse (docker/wheelhouse/) so the app image installs requirements.txt offline;
+#   - the app image itself (`docker compose build`).
+# Every step is skipped when its result already exists, so a second run takes seconds.
+# Writes docker/offline.env (PYTHON_IMAGE, REDIS_IMAGE, TOXIPROXY_IMAGE, PIP_ARGS) for compose.
+# Options (env): REBUILD=1 rebuilds everything; DEBIAN_MIRROR; TOXIPROXY_VERSION.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.9.0}"
+BASE_IMAGE="${OFFLINE_BASE_IMAGE:-taskq-local/debian-base:bookworm}"
+TOXI_IMAGE="${OFFLINE_TOXIPROXY_IMAGE:-taskq-local/toxiproxy:${TOXIPROXY_VERSION#v}}"
+WHEELHOUSE="$ROOT/docker/wheelhouse"
+REQS="$ROOT/docker/app/requirements.txt"  # the app image's runtime packages
+CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+ENV_FILE="$ROOT/docker/offline.env"
+REBUILD="${REBUILD:-0}"
+DOCKER="${DOCKER:-docker}"
+
+log() { printf '[offline-images] %s\n' "$*" >&2; }
+have_image() { [ "$REBUILD" != 1 ] && "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+build_base() {
+    if have_image "$BASE_IMAGE"; then log "reuse $BASE_IMAGE"; return; fi
+    log "debootstrap bookworm -> $BASE_IMAGE (about a minute)"
+    local dir
+    dir="$(mktemp -d /var/tmp/taskq-base.XXXXXX)"
+    debootstrap --variant=minbase \
+        --include=python3,python3-venv,python3-pip,redis-server,redis-sentinel,ca-certificates,passwd \
+        bookworm "$dir" "$MIRROR" >"$dir.log" 2>&1 || { tail -n 30 "$dir.log" >&2; exit 1; }
+    # Trim what a container never needs: apt lists and caches, docs, man pages, locales.
+    rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/var/cache/apt/archives/*.deb \
+           "$dir"/usr/share/doc/* "$dir"/usr/share/man/* "$dir"/usr/share/info/* "$dir"/usr/share/locale/*
+    tar -C "$dir" -c . | "$DOCKER" import \
+        -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8' \
+        -c 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
+    rm -rf "$dir" "$dir.log"
+}
+
+build_toxiproxy() {
+    if have_image "$TOXI_IMAGE"; then log "reuse $TOXI_IMAGE"; return; fi
+    log "go install toxiproxy $TOXIPROXY_VERSION -> $TOXI_IMAGE"
+    local ctx
+    ctx="$(mktemp -d)"
+    GOBIN="$ctx/bin" CGO_ENABLED=0 go install \
+        "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" \
+        "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION"
+    cp "$ctx/bin/server" "$ctx/toxiproxy"
+    cp "$ctx/bin/cli" "$ctx/toxiproxy-cli"
+    cp "$ROOT/docker/toxiproxy/Dockerfile" "$ctx/Dockerfile"
+    DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$TOXI_IMAGE" "$ctx" >/dev/null
+    rm -rf "$ctx"
+}
+
+build_wheelhouse() {
+    local stamp="$WHEELHOUSE/.requirements.sha256" want
+    want="$(sha256sum "$REQS" | cut -d' ' -f1)"
+    if [ "$REBUILD" != 1 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "reuse wheelhouse ($(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels)"
+        return
+    fi
+    log "building the wheelhouse inside $BASE_IMAGE (PyPI through pip, host CA bundle)"
+    find "$WHEELHOUSE" -name '*.whl' -delete
+    "$DOCKER" run --rm --network host \
+        -v "$CA_BUNDLE:/etc/ssl/certs/host-ca.crt:ro" \
+        -v "$REQS:/req/requirements.txt:ro" \
+        -v "$WHEELHOUSE:/wheelhouse" \
+        "$BASE_IMAGE" sh -euc '
+            python3 -m venv /tmp/venv
+            /tmp/venv/bin/pip install -q --cert /etc/ssl/certs/host-ca.crt --upgrade pip wheel
+            /tmp/venv/bin/pip wheel -q --cert /etc/ssl/certs/host-ca.crt -w /wheelhouse -r /req/requirements.txt'
+    echo "$want" >"$stamp"
+}
+
+write_env() {
+    cat >"$ENV_FILE" <<ENV
+# Written by scripts/offline-images.sh: local images instead of the public ones.
+PYTHON_IMAGE=$BASE_IMAGE
+REDIS_IMAGE=$BASE_IMAGE
+TOXIPROXY_IMAGE=$TOXI_IMAGE
+PIP_ARGS="--no-index --find-links /wheelhouse"
+ENV
+    log "wrote ${ENV_FILE#$ROOT/}"
+}
+
+build_app() {
+    log "docker compose build (cached layers are reused)"
+    (cd "$ROOT" && set -a && . "$ENV_FILE" && set +a && "$DOCKER" compose build -q)
+}
+
+main() {
+    local start
+    start=$(date +%s)
+    [ -f "$REQS" ] || { log "$REQS is missing"; exit 1; }
+    build_base
+    build_toxiproxy
+    build_wheelhouse
+    write_env
+    [ "${SKIP_APP_BUILD:-0}" = 1 ] || build_app
+    log "done in $(( $(date +%s) - start )) s"
+    "$DOCKER" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^taskq' >&2 || true
+}
+
+# Sourcing the file defines the steps without running them (handy to re-run one step).
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

@@ -1,0 +1,62 @@
+"""Fixtures for the Docker end-to-end tests: a fresh compose stack per test, always torn down."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Callable
+
+import pytest
+
+from tests.e2e.stack import Stack
+
+
+def _docker_problem() -> str | None:
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed"
+    for cmd in (["docker", "info"], ["docker", "compose", "version"]):
+        if subprocess.run(cmd, capture_output=True, timeout=30).returncode != 0:
+            return f"`{' '.join(cmd)}` fails"
+    return None
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    problem = _docker_problem()
+    if problem:
+        pytest.fail(f"Docker is needed for tests/e2e but {problem}: run scripts/install-docker.sh "
+                    "and scripts/offline-images.sh, or deselect these tests with -m 'not docker'")
+
+
+@pytest.fixture
+def make_stack(docker_ready: None, request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
+    """Build a Stack with extra environment and bring it up; `down -v` always runs afterwards."""
+    stacks: list[Stack] = []
+
+    def _make(env: dict[str, str] | None = None, *up_args: str) -> Stack:
+        stack = Stack(env=env)
+        stacks.append(stack)
+        stack.up("--build", *up_args)
+        return stack
+
+    try:
+        yield _make
+    finally:
+        failed = getattr(request.node, "rep_call", None)
+        for stack in stacks:
+            if failed is not None and failed.failed:
+                print(f"--- logs of {stack.project} ---\n{stack.logs()}")
+            stack.down()
+
+
+@pytest.fixture
+def stack(make_stack: Callable[..., Stack]) -> Stack:
+    return make_stack()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -1,0 +1,119 @@
+"""Short scenarios on the local backend, end to end (real redis, sentinel, toxiproxy, system)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.history import read_history
+from harness.ledger import outstanding, read_records
+from harness.loader import parse_scenario
+from harness.runner import RunOptions, run_scenario
+
+pytestmark = pytest.mark.timeout(240)
+
+FAST = {"LEASE_TTL_MS": "2000", "HEARTBEAT_INTERVAL_MS": "500", "LEADER_TTL_MS": "2000",
+        "WORKER_TTL_MS": "2000", "SHUTDOWN_GRACE_S": "3"}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def assert_nothing_left(ledger: Path) -> None:
+    records = list(read_records(ledger))
+    pids = [r["pid"] for r in records if r["op"] == "spawn"]
+    assert pids, "the ledger recorded no process"
+    alive = [p for p in pids if pid_alive(p)]
+    assert alive == [], f"processes left behind: {alive}"
+    left = outstanding(iter(records))
+    assert left.processes == {}
+    for rec in records:
+        if rec["op"] == "tempdir":
+            assert not Path(rec["path"]).exists(), f"temp dir left: {rec['path']}"
+
+
+def scenario(name: str, timeline: list, *, workers: int = 3, duration: str = "8s",
+             checks: list | None = None) -> object:
+    return parse_scenario({
+        "name": name, "seed": 11,
+        "system": {"workers": workers, "config": FAST},
+        "load": {"rate": 25, "duration": duration, "tasks": [{"type": "sleep", "ms": 50}]},
+        "timeline": timeline,
+        "checks": checks or ["no_lost_tasks", {"max_duplicates": 0.1}],
+        "drain": {"timeout": "40s"},
+    }, source=f"<{name}>")
+
+
+def run(tmp_path: Path, sc: object) -> tuple[object, Path]:
+    opts = RunOptions(backend="local", out=tmp_path / "out", state_dir=tmp_path / "state")
+    result = run_scenario(sc, opts)  # type: ignore[arg-type]
+    return result, result.run_dir
+
+
+def test_process_and_network_faults_pass_and_leave_nothing(tmp_path: Path) -> None:
+    sc = scenario("faults", [
+        {"at": "1s", "fault": "kill", "target": "worker-2", "for": "2s"},
+        {"at": "1500ms", "fault": "partition", "target": "worker-1", "for": "3s"},
+        {"at": "2s", "fault": "pause", "target": "worker-3", "for": "2s"},
+        {"at": "3s", "fault": "latency", "target": "gateway", "latency_ms": 20, "for": "2s"},
+        {"at": "5s", "fault": "scale", "workers": 4},
+    ])
+    result, run_dir = run(tmp_path, sc)
+    assert result.error is None, result.error
+    assert result.exit_code == 0, [c.to_dict() for c in result.checks]
+    for name in ("history.jsonl", "tasks.jsonl", "results.json", "junit.xml", "meta.json",
+                 "scenario.yaml", "ledger.jsonl"):
+        assert (run_dir / name).exists(), name
+    history = read_history(run_dir / "history.jsonl")
+    faults = [r for r in history if r.kind == "fault"]
+    assert {(f.fault, f.phase) for f in faults} >= {("kill", "start"), ("kill", "end"),
+                                                    ("partition", "start"), ("partition", "end"),
+                                                    ("pause", "end"), ("scale", "start")}
+    assert not any("error" in f.detail for f in faults), [f.detail for f in faults]
+    phases = [r.phase for r in history if r.kind == "phase"]
+    assert phases == ["up", "steady", "load", "heal", "drain", "readback", "check"]
+    assert sum(1 for r in history if r.kind == "sample") > 20
+    scale = next(f for f in faults if f.fault == "scale")
+    assert scale.detail["added"] == ["worker-4"]
+    assert_nothing_left(run_dir / "ledger.jsonl")
+    assert list((tmp_path / "state").glob("ledger-*")) == []
+
+
+def test_redis_failover_repoints_the_proxies(tmp_path: Path) -> None:
+    sc = scenario("failover", [{"at": "2s", "fault": "redis_failover", "target": "redis"}],
+                  workers=2, duration="8s", checks=[{"max_duplicates": 0.1}])
+    result, run_dir = run(tmp_path, sc)
+    assert result.error is None, result.error
+    results = json.loads((run_dir / "results.json").read_text())
+    fault = next(f for f in results["faults"] if f["fault"] == "redis_failover")
+    assert "error" not in fault["detail"], fault
+    assert fault["detail"]["new_primary"].startswith("127.0.0.1:")
+    # work continued after the failover: tasks submitted after it succeeded
+    tasks = [json.loads(line) for line in (run_dir / "tasks.jsonl").read_text().splitlines()]
+    late = [t for t in tasks if t["submitted_at"] - results["meta"]["start_wall"] > fault["t"] + 4]
+    assert late and all(t["status"] == "succeeded" for t in late)
+    assert_nothing_left(run_dir / "ledger.jsonl")
+
+
+def test_bring_up_failure_exits_3_and_stops_what_started(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("redis-server", "redis-sentinel"):
+        (bin_dir / name).symlink_to(f"/usr/bin/{name}")
+    monkeypatch.setenv("PATH", str(bin_dir))  # no toxiproxy-server
+    result, run_dir = run(tmp_path, scenario("no-toxiproxy", [], duration="2s"))
+    assert result.exit_code == 3
+    assert "toxiproxy-server not found" in (result.error or "")
+    assert_nothing_left(run_dir / "ledger.jsonl")

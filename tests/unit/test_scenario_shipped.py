@@ -1,0 +1,46 @@
+"""The shipped scenarios load, fit the CI time budget, and docs/scenarios.md covers the vocabulary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.checks.registry import CHECKS
+from harness.loader import load_scenario
+from harness.loadshape import plan_submits
+from harness.scenario import FAULTS
+from harness.schedule import build_schedule
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml"))
+DOC = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
+
+
+def test_the_nine_scenarios_are_shipped():
+    assert {p.stem for p in SHIPPED} >= {
+        "kill-worker",
+        "scale-up",
+        "priority-flood",
+        "partition-worker",
+        "redis-failover",
+        "zombie-worker",
+        "slow-network",
+        "poison-tasks",
+        "rolling-restart",
+    }
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_scenario_is_valid_and_short(path):
+    s = load_scenario(path)
+    assert s.name == path.stem and len(s.description) > 100 and s.seed is not None and s.checks
+    schedule = build_schedule(s, seed=s.seed)
+    assert schedule.horizon <= 30, "keep the load phase short for CI"
+    assert plan_submits(s, schedule, seed=s.seed)
+    assert f"`{path.name}`" in DOC
+
+
+def test_doc_names_every_fault_and_check():
+    for name in list(FAULTS) + list(CHECKS):
+        assert f"`{name}`" in DOC, f"docs/scenarios.md does not describe {name}"
