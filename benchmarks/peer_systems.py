@@ -91,9 +91,10 @@ class RQSystem(PeerSystem):
     peer: str = "rq"
     settings: tuple[str, ...] = (
         "2 × `rq worker -w rq.worker.SimpleWorker` (job runs in the worker process, no fork)",
-        "crash/short: jobs enqueued with Retry(max=3); workers with --worker-ttl 20 (so an idle "
-        "worker wakes every 5 s to do maintenance), --job-monitoring-interval 1, "
-        "--maintenance-interval 5; RQ still sees a job as abandoned only 60 s after its last heartbeat",
+        "crash/short: jobs enqueued with Retry(max=3) and job_timeout=5 s; workers with "
+        "--worker-ttl 20 (an idle worker wakes every 5 s to do maintenance), "
+        "--job-monitoring-interval 1, --maintenance-interval 5; a job counts as abandoned "
+        "job_timeout + 60 s after it started (fixed 60 s margin in RQ)",
         "crash/defaults: an abandoned job goes to the FailedJobRegistry (no retry)",
         "priority: queues `high`, `default`, `low` on the worker command line (checked in order)",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: the crash scenario's "short" profile; the defaults already recover within seconds
 SHORT = {"LEASE_TTL_MS": "2000", "HEARTBEAT_INTERVAL_MS": "500", "REAPER_INTERVAL_MS": "500"}
 BATCH = 100
+CLIENTS = 8
 
 
 @dataclass
@@ -116,11 +118,14 @@ class ProjectGateway(ProjectClient):
     """The same workers; every submit is an HTTP request to gunicorn (`python -m system.gateway`)."""
 
     name: str = "taskq-http"
+    #: crash and priority are properties of the workers, measured once through taskq-client
+    scenarios: tuple[str, ...] = ("drain", "latency")
     settings: tuple[str, ...] = (
         "2 × `python -m system.worker` with default settings (WORKER_CONCURRENCY 8 threads)",
         "gateway: `python -m system.gateway` (gunicorn gthread, GATEWAY_WORKERS 2 × "
-        "GATEWAY_THREADS 8); one keep-alive client connection",
-        "single POST /tasks per task; batch rate: POST /tasks/batch with 100 tasks",
+        "GATEWAY_THREADS 8)",
+        "enqueue rate: single POST /tasks from 8 concurrent keep-alive connections; batch rate: "
+        "POST /tasks/batch with 100 tasks, one connection; latency: single POSTs, one connection",
     )
     _gateway: Group | None = field(default=None, repr=False)
     _session: Any = field(default=None, repr=False)
@@ -148,12 +153,28 @@ class ProjectGateway(ProjectClient):
             self._gateway.stop()
             self._gateway = None
 
-    def submit(self, tasks: list[tuple[str, Any, str]]) -> None:
+    def enqueue_noop(self, n: int) -> Submitted:
+        """Single POSTs from CLIENTS keep-alive connections at once: the gateway's capacity,
+        not one client's round-trip time."""
+        import requests
+        sessions = [requests.Session() for _ in range(CLIENTS)]
+
+        shares = [n // CLIENTS + (1 if i < n % CLIENTS else 0) for i in range(CLIENTS)]
+        t0 = time.perf_counter()
+        def send(i: int) -> None:
+            for _ in range(shares[i]):
+                self.submit([("bench_noop", None, "normal")], session=sessions[i])
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            list(pool.map(send, range(CLIENTS)))
+        return Submitted(seconds=time.perf_counter() - t0)
+
+    def submit(self, tasks: list[tuple[str, Any, str]], *, session: Any = None) -> None:
         items = [{"type": t, "data": d, "priority": p} for t, d, p in tasks]
+        http = session or self._session
         if len(items) == 1:
-            resp = self._session.post(f"http://127.0.0.1:{self._port}/tasks", json=items[0], timeout=10)
+            resp = http.post(f"http://127.0.0.1:{self._port}/tasks", json=items[0], timeout=10)
         else:
-            resp = self._session.post(f"http://127.0.0.1:{self._port}/tasks/batch",
-                                      json={"tasks": items}, timeout=30)
+            resp = http.post(f"http://127.0.0.1:{self._port}/tasks/batch", json={"tasks": items}, timeout=30)
         if resp.status_code not in (200, 202):
             raise RuntimeError(f"gateway answered {resp.status_code}: {resp.text[:300]}")

@@ -47,7 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, help="repetitions (default 3; 1 with --quick)")
     p.add_argument("--only", help=f"comma-separated systems: {', '.join((*OURS, *PEERS))}")
     p.add_argument("--scenarios", help=f"comma-separated: {', '.join((*SCENARIOS, 'ceiling'))}")
-    p.add_argument("--out", default="docs/benchmarks.json", help="JSON results file")
+    p.add_argument("--out", help="JSON results file (default docs/benchmarks.json; with --quick "
+                                 "reports/benchmarks/quick.json, which git ignores)")
     p.add_argument("--md", help="Markdown file for the tables (default: --out with .md)")
     p.add_argument("--peers-venv", default=os.environ.get("PEERS_VENV", str(DEFAULT_VENV)))
     p.add_argument("--skip-setup", action="store_true", help="do not run benchmarks/setup_peers.sh")
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.runs = args.runs or (1 if args.quick else 3)
     if args.runs < 1:
         p.error("--runs must be 1 or more")
+    args.out = args.out or ("reports/benchmarks/quick.json" if args.quick else "docs/benchmarks.json")
     args.md = args.md or str(Path(args.out).with_suffix(".md"))
     return args
 
@@ -172,11 +174,16 @@ def write_markdown(path: Path, section: str) -> None:
     path.write_text(text)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every `finally` stops its processes."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if any(s in PEERS for s in args.systems) and not args.skip_setup:
         subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_peers.sh"), args.peers_venv], check=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     launcher = Launcher(Path(tempfile.mkdtemp(prefix="bench-logs-")))
 
     def log(msg: str) -> None:
@@ -185,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"worker logs in {launcher.log_dir}")
     try:
         result = measure(args, launcher, log)
+    except KeyboardInterrupt:
+        log("interrupted: stopping every process started, writing nothing")
+        return 130
     finally:
         launcher.stop_all()
     out = Path(args.out)

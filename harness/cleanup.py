@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from harness.backends.procs import kill_leftover
 from harness.ledger import Outstanding, ledgers, outstanding, read_records

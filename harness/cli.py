@@ -10,8 +10,9 @@ import argparse
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -20,9 +21,16 @@ from rich.table import Table
 from harness import junit
 from harness.backends import BACKEND_NAMES, capabilities_of, docker_available
 from harness.loader import ScenarioError, load_scenarios, validate
-from harness.runner import (EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_PASS, EXIT_SYSTEM, RunOptions,
-                            RunResult, run_scenario)
 from harness.runinfo import Progress
+from harness.runner import (
+    EXIT_BAD_INPUT,
+    EXIT_CHECK_FAILED,
+    EXIT_PASS,
+    EXIT_SYSTEM,
+    RunOptions,
+    RunResult,
+    run_scenario,
+)
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 console = Console(stderr=False, highlight=False)
@@ -60,16 +68,21 @@ def _backend_for(flag: str | None, scenario: Any) -> str:
     return "docker" if docker_available() else "local"
 
 
-def _load(files: Sequence[Path], backend_flag: str | None) -> tuple[list[Any], list[str]]:
-    """Every scenario, checked against the backend each would run on; all errors at once."""
+def _load(files: Sequence[Path], backend_flag: str | None, *,
+          probe: bool = True) -> tuple[list[Any], list[str]]:
+    """Every scenario, checked against the backend each would run on; all errors at once.
+    probe=False (validate): without --backend, check against the scenario's backend or local,
+    without asking Docker."""
     try:
         scenarios = load_scenarios(files)
     except ScenarioError as exc:
         return [], exc.errors
     errors: list[str] = []
     for s in scenarios:
+        backend = (_backend_for(backend_flag, s) if probe
+                   else backend_flag or s.system.backend or "local")
         try:
-            validate(s, capabilities_of(_backend_for(backend_flag, s)))
+            validate(s, capabilities_of(backend))
         except ScenarioError as exc:
             errors.extend(exc.errors)
     return scenarios, errors
@@ -83,7 +96,7 @@ def _bad(errors: list[str]) -> int:
 
 def _progress_table(p: Progress) -> Table:
     t = Table.grid(padding=(0, 2))
-    total = f"/{p.total:.0f}s" if p.phase == "load" else ""
+    total = f"/{p.total:.0f}s" if p.phase == "load" else f" (drain deadline {p.total:.0f}s)"
     t.add_row(f"[bold]{p.scenario}[/bold]", f"phase {p.phase}", f"{p.elapsed:5.1f}s{total}")
     t.add_row(f"submitted {p.submitted} (ok {p.ok}, unknown {p.info}, rejected {p.fail})",
               f"completed {p.completed}  dead {p.dead}  in flight {p.queued}",
@@ -120,18 +133,22 @@ class _Display:
 
 def _summary(results: list[RunResult]) -> None:
     table = Table(title="checks")
-    for col in ("scenario", "check", "result", "observed", "expected"):
+    for col in ("scenario", "check", "result", "explanation"):
         table.add_column(col)
     for r in results:
-        if r.error and not r.checks:
-            table.add_row(r.scenario, "run", "[red]ERROR[/red]", r.error[:120], "")
+        if r.error:
+            table.add_row(r.scenario, "run", "[red]ERROR[/red]", r.error[:300])
         for c in r.checks:
-            mark = {True: "[green]pass[/green]", False: "[red]FAIL[/red]"}.get(c.passed,
-                                                                                "[yellow]unknown[/yellow]")
-            table.add_row(r.scenario, c.name, mark, str(c.observed)[:60], str(c.expected)[:40])
+            mark = ("[yellow]unknown[/yellow]" if c.passed is None
+                    else "[green]pass[/green]" if c.passed else "[red]FAIL[/red]")
+            table.add_row(r.scenario, c.name, mark, c.explanation)
     console.print(table)
     for r in results:
         console.print(f"{r.scenario}: seed {r.seed}, report {r.run_dir / 'report.html'}")
+
+
+def _say(message: str) -> None:
+    console.print(message, markup=False, soft_wrap=True)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -149,7 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for s in scenarios:
             opts = RunOptions(backend=_backend_for(args.backend, s), out=args.out, seed=args.seed,
                               keep_up=args.keep_up, state_dir=args.state_dir,
-                              on_progress=display, say=lambda m: console.print(m, markup=False))
+                              on_progress=display, say=_say)
             results.append(run_scenario(s, opts))
             display.close()
     except KeyboardInterrupt:
@@ -158,7 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     finally:
         if args.junit:
-            junit.write_suites(args.junit, [junit.suite(r.scenario, r.checks, error=r.error)
+            junit.write_suites(args.junit, [junit.suite(r.scenario, r.checks, error=r.error,
+                                                        duration=r.duration)
                                             for r in results])
     _summary(results)
     codes = [r.exit_code for r in results]
@@ -168,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    scenarios, errors = _load(args.files, args.backend)
+    scenarios, errors = _load(args.files, args.backend, probe=False)
     if errors:
         return _bad(errors)
     for s in scenarios:
@@ -206,7 +224,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     from harness.cleanup import cleanup_leftovers
     from harness.ledger import state_dir
     problems = cleanup_leftovers(state_dir(args.state_dir),
-                                 say=lambda m: console.print(m, markup=False))
+                                 say=_say)
     for p in problems:
         console.print(f"problem: {p}", markup=False)
     console.print("clean" if not problems else "some leftovers could not be removed")

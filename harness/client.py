@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import requests
 
@@ -60,7 +61,7 @@ class GatewayClient:
 
     def submit_batch(self, bodies: Sequence[Mapping[str, Any]],
                      keys: Sequence[str | None]) -> list[Outcome]:
-        tasks = [{**b, **({"idempotency_key": k} if k else {})} for b, k in zip(bodies, keys)]
+        tasks = [{**b, **({"idempotency_key": k} if k else {})} for b, k in zip(bodies, keys, strict=True)]
         try:
             resp = self.session.post(f"{self.base_url}/tasks/batch", json={"tasks": tasks},
                                      timeout=self.timeout)
@@ -95,10 +96,10 @@ class GatewayClient:
         return dict(body)
 
     def all_tasks(self, *, page: int = 1000) -> Iterator[dict[str, Any]]:
-        """Every task record, page by page through GET /tasks?cursor=."""
+        """Every task record with its events, page by page through GET /tasks?events=1&cursor=."""
         cursor: str | None = None
         while True:
-            path = f"/tasks?limit={page}" + (f"&cursor={cursor}" if cursor else "")
+            path = f"/tasks?limit={page}&events=1" + (f"&cursor={cursor}" if cursor else "")
             status, body = self._retrying(path)
             yield from body.get("tasks", [])
             cursor = body.get("next_cursor")
@@ -126,7 +127,7 @@ class GatewayClient:
         wanted = sorted(set(listed) | set(ids))
 
         def one(task_id: str) -> dict[str, Any] | None:
-            if listed.get(task_id, {}).get("events"):
+            if "events" in listed.get(task_id, {}):
                 return listed[task_id]
             client = _local_client(self.base_url)
             for attempt in range(5):

@@ -10,8 +10,9 @@ applied is recorded with its error and does not stop the run: the checks judge t
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from harness.backends.base import Backend, ToxicHandle
 from harness.history import FaultRecord
@@ -137,7 +138,7 @@ class Nemesis:
         elif fault == "redis_failover":
             return {"new_primary": b.redis_failover()}
         elif fault == "redis_restart":
-            b.redis_restart(kill=bool(params.get("kill", False)))
+            b.redis_restart(aof=bool(params.get("aof", True)))
         else:
             raise ValueError(f"fault {fault!r} is not known to the nemesis")
         return {}

@@ -13,9 +13,10 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 DEFAULT_STATE_DIR = ".harness"
 
@@ -38,7 +39,7 @@ class Ledger:
         self._fh = open(path, "a", encoding="utf-8")
 
     @classmethod
-    def create(cls, directory: Path, run_id: str) -> "Ledger":
+    def create(cls, directory: Path, run_id: str) -> Ledger:
         return cls(directory / f"ledger-{run_id}-{os.getpid()}.jsonl")
 
     def write(self, op: str, **fields: Any) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from harness.client import GatewayClient
 from harness.history import SubmitRecord
@@ -112,7 +113,7 @@ class LoadGenerator:
         else:
             outcomes = client.submit_batch([p.body() for p in chunk], keys)
         t_done = self.clock()
-        for planned, key, out in zip(chunk, keys, outcomes):
+        for planned, key, out in zip(chunk, keys, outcomes, strict=False):
             self.record(SubmitRecord(t=t, t_done=t_done, key=key, type=planned.type,
                                      priority=planned.priority, outcome=out.outcome, id=out.id,
                                      error=out.error))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -36,7 +37,7 @@ def read_sample(r: redis.Redis, keys: Keys, t: float) -> SampleRecord:
     pipe.info("memory")
     pipe.info("stats")
     res = pipe.execute()
-    depths = dict(zip(PRIORITIES, res[:3]))
+    depths = dict(zip(PRIORITIES, res[:3], strict=True))
     leased, delayed, dead, members, leader, stats, mem, st = res[3:]
     members = sorted(members)
     alive = 0

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import platform
 import shutil
+import signal
 import subprocess
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -61,8 +65,9 @@ class Progress:
     queued: int = 0
 
     @classmethod
-    def snapshot(cls, run: Any, total: float) -> "Progress":
-        p = cls(run.scenario.name, run.phase, run.clock(), total)
+    def snapshot(cls, run: Any, total: float) -> Progress:
+        # elapsed counts from the start of the load phase (total = its planned length)
+        p = cls(run.scenario.name, run.phase, run.clock() - run.load_start, total)
         if run.load is not None:
             c = run.load.counters
             p.submitted, p.ok, p.info, p.fail = c.submitted, c.ok, c.info, c.fail
@@ -116,3 +121,40 @@ def meta_document(run: Any) -> dict[str, Any]:
         "fault_errors": run.nemesis.errors if run.nemesis is not None else [],
         "problems": run.problems,
     }
+
+
+_SAVED: dict[int, Any] = {}
+
+
+def ignore_signals() -> None:
+    """A second Ctrl-C must not cut the teardown short (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            _SAVED.setdefault(sig, signal.signal(sig, signal.SIG_IGN))
+
+
+def restore_signals() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig, handler in list(_SAVED.items()):
+            signal.signal(sig, handler)
+            del _SAVED[sig]
+
+
+def new_run_dir(out: Path, name: str) -> Path:
+    """reports/<scenario>/<YYYYmmdd-HHMMSS>[-n]: a fresh directory for one run."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = out / name / stamp, 1
+    while path.exists():
+        n += 1
+        path = out / name / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def build_report_safely(run_dir: Path, say: Callable[[str], None]) -> None:
+    try:
+        from harness.report import build_report, update_index
+        build_report(run_dir)
+        update_index(run_dir.parent.parent)
+    except Exception as exc:  # noqa: BLE001 - a report bug must not hide the verdict
+        say(f"warning: report not built: {exc.__class__.__name__}: {exc}")

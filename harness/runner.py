@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from harness import junit
 from harness.backends import BackendError, SystemSpec, make_backend
@@ -26,14 +26,31 @@ from harness.cleanup import cleanup_leftovers
 from harness.client import GatewayClient
 from harness.dump import scenario_yaml
 from harness.faults import Nemesis
-from harness.history import HistoryWriter, PhaseRecord, read_history, read_tasks, write_results, write_tasks
+from harness.history import (
+    HistoryWriter,
+    PhaseRecord,
+    SubmitRecord,
+    read_history,
+    read_tasks,
+    write_results,
+    write_tasks,
+)
 from harness.ledger import Ledger, state_dir
 from harness.load import LoadGenerator
 from harness.loadshape import plan_submits
 from harness.recorder import Recorder
-from harness.runinfo import Progress, idle, meta_document, steady_state
-from harness.scenario import Scenario
-from harness.schedule import build_schedule
+from harness.runinfo import (
+    Progress,
+    build_report_safely,
+    idle,
+    ignore_signals,
+    meta_document,
+    new_run_dir,
+    restore_signals,
+    steady_state,
+)
+from harness.scenario import Scenario, worker_names
+from harness.schedule import ScheduleError, build_schedule
 from system.keys import Keys
 
 EXIT_PASS, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_SYSTEM = 0, 1, 2, 3
@@ -60,20 +77,11 @@ class RunResult:
     checks: list[CheckResult] = field(default_factory=list)
     error: str | None = None
     seed: int = 0
+    duration: float = 0.0
 
 
 class SystemFailure(RuntimeError):
     """The system could not be brought up (exit code 3)."""
-
-
-def _run_dir(out: Path, name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path, n = out / name / stamp, 1
-    while path.exists():
-        n += 1
-        path = out / name / f"{stamp}-{n}"
-    path.mkdir(parents=True)
-    return path
 
 
 class Run:
@@ -83,19 +91,26 @@ class Run:
         self.scenario, self.opts = scenario, opts
         self.seed = opts.seed if opts.seed is not None else (
             scenario.seed if scenario.seed is not None else random.SystemRandom().randrange(2**31))
-        self.run_dir = _run_dir(opts.out, scenario.name)
+        self.run_dir = new_run_dir(opts.out, scenario.name)
         self.run_id = f"{scenario.name}-{self.run_dir.name}"
         self.t0 = time.monotonic()
         self.wall_start = time.time()
         self.history = HistoryWriter(self.run_dir / "history.jsonl")
         self.states = state_dir(opts.state_dir)
         self.ledger = Ledger.create(self.states, self.run_dir.name)
-        self.backend = make_backend(opts.backend, ledger=self.ledger)
+        try:
+            self.backend = make_backend(opts.backend, ledger=self.ledger)
+        except BackendError:
+            self.history.close()
+            self.ledger.archive(None)
+            raise
         self.recorder: Recorder | None = None
         self.load: LoadGenerator | None = None
         self.nemesis: Nemesis | None = None
         self.keys = Keys(prefix=str(scenario.system.config.get("KEY_PREFIX", "")))
         self.phase = "init"
+        self.load_start = 0.0
+        self.timeline: threading.Thread | None = None
         self.problems: list[str] = []
 
     def clock(self) -> float:
@@ -124,10 +139,15 @@ class Run:
         if problem:
             raise SystemFailure(f"steady-state check failed before any fault: {problem}")
 
+    def prepare(self) -> None:
+        """The schedule and submit plan for this seed, before anything starts (ScheduleError:
+        the scenario cannot run with this seed, exit 2)."""
+        self.schedule = build_schedule(self.scenario, seed=self.seed,
+                                       workers=worker_names(self.scenario.system.workers))
+        self.plan = plan_submits(self.scenario, self.schedule, seed=self.seed)
+
     def load_and_timeline(self) -> None:
-        schedule = build_schedule(self.scenario, seed=self.seed,
-                                  workers=self.backend.workers())
-        plan = plan_submits(self.scenario, schedule, seed=self.seed)
+        schedule, plan = self.schedule, self.plan
         endpoints = self.backend.endpoints()
         self.recorder = Recorder(redis_url=lambda: self.backend.endpoints().redis_url,
                                  keys=self.keys, record=self.history.write, clock=self.clock)
@@ -140,15 +160,17 @@ class Run:
                                   clients=load.clients, batch=load.batch,
                                   timeout=load.submit_timeout)
         self.enter("load")
-        start = self.clock()
+        start = self.load_start = self.clock()
         self.load.start(start)
-        timeline = threading.Thread(target=self._timeline, args=(schedule.events, start),
-                                    name="nemesis", daemon=True)
+        timeline = self.timeline = threading.Thread(
+            target=self._timeline, args=(schedule.events, start), name="nemesis", daemon=True)
         timeline.start()
         while timeline.is_alive() or not self.load.join(timeout=0):
-            self._tick(start + schedule.horizon)
+            self._tick(schedule.horizon)
             timeline.join(timeout=0.5)
         self.problems += self.load.errors
+        for error in self.nemesis.errors:
+            self.opts.say(f"warning: fault not applied: {error}")
 
     def _timeline(self, events: Any, start: float) -> None:
         assert self.nemesis is not None and self.load is not None
@@ -179,7 +201,7 @@ class Run:
             quiet = quiet + 1 if idle(self.recorder.last) else 0
             if quiet >= 3:
                 return True
-            self._tick(self.clock())
+            self._tick(self.scenario.drain.timeout)
             time.sleep(0.25)
         self.problems.append(f"drain: not idle after {self.scenario.drain.timeout:g}s")
         return False
@@ -188,7 +210,7 @@ class Run:
         self.enter("readback")
         client = GatewayClient(self.backend.endpoints().gateway_url, timeout=10)
         history = read_history(self.run_dir / "history.jsonl")
-        ids = [r.id for r in history if getattr(r, "kind", "") == "submit" and r.id]
+        ids = [r.id for r in history if isinstance(r, SubmitRecord) and r.id]
         write_tasks(self.run_dir / "tasks.jsonl", client.read_back(ids))
         client.close()
         self.enter("check")
@@ -209,6 +231,8 @@ class Run:
         """Stop everything; never raises. Leaves the ledger in the state dir when unclean."""
         if self.load is not None:
             self.load.stop.set()
+        if self.timeline is not None:  # a fault being applied (e.g. a scale) must finish first
+            self.timeline.join(timeout=120)
         if self.nemesis is not None and self.phase not in ("heal", "drain", "readback", "check"):
             self.problems += self.nemesis.heal_all()
         if self.recorder is not None:
@@ -241,23 +265,18 @@ class Run:
             shutil.copy2(log, dest / log.name)
 
 
-def _report(run_dir: Path, say: Callable[[str], None]) -> None:
-    try:
-        from harness.report import build_report, update_index
-        build_report(run_dir)
-        update_index(run_dir.parent.parent)
-    except Exception as exc:  # noqa: BLE001 - a report bug must not hide the verdict
-        say(f"warning: report not built: {exc.__class__.__name__}: {exc}")
-
-
 def run_scenario(scenario: Scenario, opts: RunOptions) -> RunResult:
     """Run one scenario end to end; returns the exit code it deserves (0/1/3)."""
     cleanup_leftovers(state_dir(opts.state_dir), say=opts.say)
-    run = Run(scenario, opts)
+    try:
+        run = Run(scenario, opts)
+    except BackendError as exc:
+        return RunResult(scenario.name, opts.out, EXIT_SYSTEM, error=str(exc))
     (run.run_dir / "scenario.yaml").write_text(scenario_yaml(scenario))
     result = RunResult(scenario.name, run.run_dir, EXIT_SYSTEM, seed=run.seed)
     opts.say(f"[{scenario.name}] seed {run.seed}, backend {opts.backend}, output {run.run_dir}")
     try:
+        run.prepare()
         run.bring_up()
         run.load_and_timeline()
         run.heal()
@@ -267,36 +286,26 @@ def run_scenario(scenario: Scenario, opts: RunOptions) -> RunResult:
         result.exit_code = EXIT_PASS if passed else EXIT_CHECK_FAILED
     except SystemFailure as exc:
         result.error = str(exc)
+    except ScheduleError as exc:
+        result.exit_code = EXIT_BAD_INPUT
+        result.error = f"{scenario.source or scenario.name}: with seed {run.seed}: {exc}"
     except KeyboardInterrupt:
         result.error = "interrupted"
-        _ignore_signals()
+        ignore_signals()
         raise
     except Exception as exc:  # noqa: BLE001 - recorded; teardown below
         result.error = f"{exc.__class__.__name__}: {exc}"
     finally:
-        _ignore_signals()
+        ignore_signals()
+        if result.error:
+            opts.say(f"[{scenario.name}] error: {result.error}")
+            run.problems.append(result.error)
         run.teardown()
-        _restore_signals()
+        restore_signals()
         if any(p.startswith("teardown") for p in run.problems):
             result.exit_code = EXIT_SYSTEM
             result.error = "; ".join(run.problems)
+        result.duration = run.clock()
         if result.error != "interrupted":
-            _report(run.run_dir, opts.say)
+            build_report_safely(run.run_dir, opts.say)
     return result
-
-
-_SAVED: dict[int, Any] = {}
-
-
-def _ignore_signals() -> None:
-    """A second Ctrl-C must not cut the teardown short (main thread only)."""
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            _SAVED.setdefault(sig, signal.signal(sig, signal.SIG_IGN))
-
-
-def _restore_signals() -> None:
-    if threading.current_thread() is threading.main_thread():
-        for sig, handler in list(_SAVED.items()):
-            signal.signal(sig, handler)
-            del _SAVED[sig]

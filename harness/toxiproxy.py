@@ -151,8 +151,8 @@ class Toxiproxy:
     # -- teardown ---------------------------------------------------------------------------
     def cleanup(self, *, prefix: str | None = None, delete_proxies: bool = True) -> list[str]:
         """Remove what this client created (or, with `prefix`, every matching proxy on the
-        server) and return what failed; never raises, so teardown goes on."""
-        problems: list[str] = []
+        server): delete the proxies, or with delete_proxies=False only strip their toxics and
+        enable them. Returns what failed; never raises, so teardown goes on."""
         try:
             existing = self.proxies()
         except ToxiproxyError as exc:
@@ -160,30 +160,39 @@ class Toxiproxy:
         names = set(self.created_proxies) & set(existing)
         if prefix is not None:
             names |= {n for n in existing if n.startswith(prefix)}
-        for proxy, toxic in sorted(self.created_toxics):
-            if proxy in names and delete_proxies:
-                continue  # goes with its proxy
-            try:
-                self.remove_toxic(proxy, toxic)
-            except ToxiproxyError as exc:
-                if "NotFound" not in str(exc):
-                    problems.append(str(exc))
+        problems = [] if delete_proxies else self._remove_tracked_toxics(skip=set())
         for name in sorted(names):
-            try:
-                if delete_proxies:
-                    self.delete_proxy(name)
-                else:
-                    for toxic_name in self.toxics(name):
-                        self.remove_toxic(name, toxic_name)
-                    if not existing[name].enabled:  # an update may restart the proxy: only if needed
-                        self.set_enabled(name, True)
-            except ToxiproxyError as exc:
-                if "NotFound" not in str(exc):
-                    problems.append(str(exc))
+            problems += _quietly(lambda n=name: self.delete_proxy(n) if delete_proxies
+                                 else self._clear(n, enabled=existing[n].enabled))
+        if not delete_proxies:
+            problems += self._remove_tracked_toxics(skip=names)
         self.created_toxics.clear()
         if delete_proxies:
             self.created_proxies.clear()
         return problems
+
+    def _remove_tracked_toxics(self, *, skip: set[str]) -> list[str]:
+        problems: list[str] = []
+        for proxy, toxic in sorted(self.created_toxics):
+            if proxy not in skip:
+                problems += _quietly(lambda p=proxy, t=toxic: self.remove_toxic(p, t))
+        return problems
+
+    def _clear(self, name: str, *, enabled: bool) -> None:
+        for toxic_name in self.toxics(name):
+            self.remove_toxic(name, toxic_name)
+        if not enabled:  # an update may restart the proxy: only when needed
+            self.set_enabled(name, True)
+
+
+def _quietly(action: Any) -> list[str]:
+    """Run a teardown step; a NotFound (already gone) is fine, anything else is reported."""
+    try:
+        action()
+    except ToxiproxyError as exc:
+        if "NotFound" not in str(exc):
+            return [str(exc)]
+    return []
 
 
 def _proxy(data: dict[str, Any]) -> Proxy:

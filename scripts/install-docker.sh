@@ -53,20 +53,22 @@ install_compose() {
         log "installing docker-compose v2 from Debian trixie (temporary source list)"
         local tmp
         tmp="$(mktemp -d)"
-        trap 'rm -rf "$tmp"' RETURN
         mkdir -p "$tmp/lists/partial" "$tmp/parts" "$tmp/archives/partial"
         echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR trixie main" >"$tmp/sources.list"
         local opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=$tmp/parts"
-                    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives")
+                    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
+                    -o "APT::Sandbox::User=root")
         apt-get "${opts[@]}" update -qq
         (cd "$tmp" && apt-get "${opts[@]}" download docker-compose)
         # bookworm's dpkg-deb rejects trixie's long Static-Built-Using field: unpack with ar + tar.
+        command -v ar >/dev/null || apt-get install -y -qq --no-install-recommends binutils xz-utils >/dev/null
         (cd "$tmp" && ar x docker-compose_*.deb && mkdir root && tar -C root -xf data.tar.*)
         bin="$tmp/root/usr/libexec/docker/cli-plugins/docker-compose"
         [ -x "$bin" ] || bin=""
-        [ -n "$bin" ] || { log "no docker-compose binary in the trixie package"; exit 1; }
+        [ -n "$bin" ] || { log "no docker-compose binary in the trixie package ($tmp)"; exit 1; }
         install -m 0755 "$bin" /usr/local/bin/docker-compose
         bin=/usr/local/bin/docker-compose
+        rm -rf "$tmp"
     fi
     mkdir -p "$PLUGIN_DIR"
     ln -sf "$bin" "$PLUGIN_DIR/docker-compose"

@@ -53,7 +53,9 @@ build_toxiproxy() {
     cp "$ctx/bin/server" "$ctx/toxiproxy"
     cp "$ctx/bin/cli" "$ctx/toxiproxy-cli"
     cp "$ROOT/docker/toxiproxy/Dockerfile" "$ctx/Dockerfile"
-    DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$TOXI_IMAGE" "$ctx" >/dev/null
+    # The classic builder needs no buildx plugin (docker.io has none); its deprecation notice is noise.
+    DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$TOXI_IMAGE" "$ctx" >"$ctx/build.log" 2>&1 \
+        || { cat "$ctx/build.log" >&2; exit 1; }
     rm -rf "$ctx"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's test command (README, CI): installs what is missing, then runs
-#   1. pytest: unit, integration (real redis-server, redis-sentinel, toxiproxy-server),
+#   0. ruff (lint, complexity), 1. pytest: unit, integration (real redis-server, redis-sentinel, toxiproxy-server),
 #      e2e on the Docker stack and the browser test (both need their engine: CI provides them;
 #      elsewhere they skip unless CI=true, where a missing engine is a failure),
 #   2. the chaos regression suite: every shipped scenario on the local backend, and on the
@@ -13,6 +13,7 @@ bash scripts/install.sh || exit 1
 failed=()
 run() { echo; echo "=== $*"; "$@" || failed+=("$*"); }
 
+run python3 -m ruff check system harness tests benchmarks
 run python3 -m pytest -q "$@"
 out="reports/ci"
 run python3 -m harness run scenarios/*.yaml --backend local --out "$out" --junit "$out/local-junit.xml"

@@ -7,8 +7,9 @@ so the documentation cannot drift from the code.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 from system.errors import ConfigError
 
@@ -49,7 +50,7 @@ class Settings:
     process_work_ms: int = 0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from environment variables; raise ConfigError naming every bad one."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -63,15 +64,13 @@ class Settings:
                 values[f.name] = _parse(f.name, raw)
             except ValueError as exc:
                 errors.append(f"{name}={raw!r}: {exc}")
+        settings = cls(**values)
+        errors += settings.problems()  # range rules too, so one run names every bad variable
         if errors:
             raise ConfigError("invalid environment: " + "; ".join(errors))
-        settings = cls(**values)
-        problems = settings.problems()
-        if problems:
-            raise ConfigError("invalid environment: " + "; ".join(problems))
         return settings
 
-    def with_overrides(self, **changes: Any) -> "Settings":
+    def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     def problems(self) -> list[str]:

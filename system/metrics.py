@@ -6,7 +6,8 @@ every gunicorn process and every worker node reports one consistent set of numbe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -20,7 +21,7 @@ LATENCY_BUCKETS_MS: tuple[int, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500,
 class QueueCollector(Collector):
     """Reads counters, depths, workers and the latency histogram from Redis at scrape time."""
 
-    def __init__(self, broker: "Broker") -> None:
+    def __init__(self, broker: Broker) -> None:
         self.broker = broker
 
     def collect(self) -> Iterator:
@@ -47,7 +48,7 @@ class QueueCollector(Collector):
         yield hist
 
 
-def render(broker: "Broker") -> bytes:
+def render(broker: Broker) -> bytes:
     from prometheus_client import generate_latest
 
     registry = CollectorRegistry(auto_describe=False)

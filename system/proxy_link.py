@@ -20,8 +20,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from system.config import Settings
@@ -44,7 +45,7 @@ class LinkConfig:
 
     @classmethod
     def from_env(cls, settings: Settings, *, role: str,
-                 env: Mapping[str, str] | None = None) -> "LinkConfig | None":
+                 env: Mapping[str, str] | None = None) -> LinkConfig | None:
         env = os.environ if env is None else env
         api_url = env.get("TOXIPROXY_URL", "").strip().rstrip("/")
         if not api_url:
@@ -158,23 +159,36 @@ class ToxiproxyApi:
         return json.loads(body or b"{}")
 
 
-def primary_finder(settings: Settings) -> Callable[[], HostPort]:
-    """A function returning the current primary: asked of the Sentinels, or fixed by REDIS_URL."""
-    if not settings.redis_sentinels:
-        fixed = url_host_port(settings.redis_url)
-        return lambda: fixed
-    from redis.sentinel import Sentinel  # only needed with Sentinel
+class PrimaryFinder:
+    """Where the primary is now: asked of the Sentinels (never proxied), or fixed by REDIS_URL."""
 
-    sentinel = Sentinel(list(settings.redis_sentinels),
-                        sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout})
-    master = settings.redis_sentinel_master
-    return lambda: tuple(sentinel.discover_master(master))  # type: ignore[return-value]
+    def __init__(self, settings: Settings) -> None:
+        self._fixed: HostPort | None = None
+        self._sentinel: Any = None
+        self._master = settings.redis_sentinel_master
+        if not settings.redis_sentinels:
+            self._fixed = url_host_port(settings.redis_url)
+            return
+        from redis.sentinel import Sentinel  # only needed with Sentinel
+
+        self._sentinel = Sentinel(list(settings.redis_sentinels),
+                                  sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout})
+
+    def __call__(self) -> HostPort:
+        if self._fixed is not None:
+            return self._fixed
+        host, port = self._sentinel.discover_master(self._master)
+        return str(host), int(port)
+
+    def close(self) -> None:
+        for client in getattr(self._sentinel, "sentinels", []):
+            client.close()
 
 
 class ProxyLink:
     """Keeps one named proxy pointed at the current primary."""
 
-    def __init__(self, config: LinkConfig, api: ToxiproxyApi, find_primary: Callable[[], HostPort]) -> None:
+    def __init__(self, config: LinkConfig, api: ToxiproxyApi, find_primary: PrimaryFinder) -> None:
         self.config = config
         self.api = api
         self.find_primary = find_primary
@@ -207,6 +221,7 @@ class ProxyLink:
 
     def stop(self) -> None:
         self._stop.set()
+        self.find_primary.close()
 
     def _watch(self) -> None:
         failing = False
@@ -232,7 +247,7 @@ def route_through_toxiproxy(settings: Settings, *, role: str = "worker",
     config = LinkConfig.from_env(settings, role=role, env=env)
     if config is None:
         return settings
-    link = ProxyLink(config, ToxiproxyApi(config.api_url), primary_finder(settings))
+    link = ProxyLink(config, ToxiproxyApi(config.api_url), PrimaryFinder(settings))
     deadline = time.monotonic() + config.start_timeout_s
     while True:
         try:
@@ -240,6 +255,7 @@ def route_through_toxiproxy(settings: Settings, *, role: str = "worker",
             break
         except Exception as exc:
             if time.monotonic() > deadline:
+                link.stop()
                 raise ConfigError(f"could not set up Toxiproxy proxy {config.name!r} at "
                                   f"{config.api_url} within {config.start_timeout_s:g} s "
                                   f"(TOXIPROXY_START_TIMEOUT_S): {exc}") from exc
@@ -249,5 +265,7 @@ def route_through_toxiproxy(settings: Settings, *, role: str = "worker",
                 config.name, config.proxy_host, link.port, link.upstream)
     if watch:
         link.start_watch()
+    else:
+        link.stop()
     return settings.with_overrides(redis_url=rewrite_url(settings.redis_url, config.proxy_host, link.port),
                                    redis_sentinels=())

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from system.broker import Broker
 from system.config import Settings
-from tests.support.servers import Process, RedisServer, free_port
+from tests.support.servers import Process, RedisServer, free_port, wait_for_gateway
 
 
 @pytest.fixture(scope="session")
@@ -58,10 +57,4 @@ def spawn(settings: Settings) -> Iterator[Callable[..., Process]]:
 def gateway_url(spawn: Callable[..., Process]) -> str:
     port = free_port()
     spawn("system.gateway", name="gateway", gateway_port=port, gateway_host="127.0.0.1", gateway_workers=1)
-    url = f"http://127.0.0.1:{port}"
-    import requests
-
-    from tests.support.servers import wait_until
-    wait_until(lambda: requests.get(url + "/queues", timeout=1).status_code == 200, timeout=15,
-               message="the gateway to answer")
-    return url
+    return wait_for_gateway(f"http://127.0.0.1:{port}")

@@ -45,7 +45,7 @@ def rq_submitter() -> Submit:
     def submit(kind: str, *args: object, priority: str = "normal") -> None:
         queue = queues.get(priority, queues["default"])
         if kind == "crash" and short:
-            queue.enqueue(funcs[kind], *args, retry=Retry(max=3))
+            queue.enqueue(funcs[kind], *args, retry=Retry(max=3), job_timeout=5)
         else:
             queue.enqueue(funcs[kind], *args)
     return submit

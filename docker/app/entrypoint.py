@@ -107,8 +107,9 @@ def route_redis_link(role: str) -> None:
 
     try:
         routed = route_through_toxiproxy(Settings.from_env(), role=role)
-    except ConfigError as exc:
-        sys.exit(f"entrypoint: {exc}")
+    except ConfigError as exc:  # exit status 2 like any bad setting (docs/contracts.md)
+        print(f"entrypoint: {exc}", file=sys.stderr)
+        sys.exit(2)
     os.environ["REDIS_URL"] = routed.redis_url
     os.environ.pop("REDIS_SENTINELS", None)
     os.environ.pop("TOXIPROXY_URL", None)

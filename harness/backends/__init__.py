@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from harness.backends.base import (ALL_FAULTS, Backend, BackendError, Endpoints, SystemSpec,
-                                   ToxicHandle, UnknownTarget)
+from harness.backends.base import ALL_FAULTS, Backend, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
 from harness.ledger import Ledger
 
 BACKEND_NAMES = ("local", "docker")
@@ -13,7 +12,7 @@ def docker_available(timeout: float = 2.0) -> bool:
     """True when a Docker engine answers (the CLI's default backend is docker then)."""
     try:
         import docker
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=timeout)  # type: ignore[attr-defined]
         try:
             return bool(client.ping())
         finally:

@@ -7,15 +7,16 @@ backend gives each worker, so they match task records and GET /workers).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 PROCESS_ACTIONS = ("kill", "terminate", "pause", "resume", "restart")
 NETWORK_FAULTS = ("partition", "latency", "bandwidth", "timeout", "reset_peer", "slow_close",
                   "slicer", "limit_data")
 ALL_FAULTS = frozenset(PROCESS_ACTIONS + NETWORK_FAULTS
-                       + ("scale", "redis_failover", "redis_restart"))
+                       + ("heal", "scale", "redis_failover", "redis_restart"))
 
 
 class BackendError(RuntimeError):
@@ -102,8 +103,10 @@ class Backend(Protocol):
         """Kill the primary, wait for Sentinel to promote the replica, re-point clients.
         Returns the new primary address."""
 
-    def redis_restart(self, *, kill: bool = False) -> None:
-        """Stop the primary (SIGTERM, or SIGKILL with kill) and start it again on its data."""
+    def redis_restart(self, *, aof: bool = True) -> None:
+        """Restart the primary. aof=True: graceful stop, it comes back with its append-only
+        file (no acknowledged write lost). aof=False: SIGKILL and its files removed, as a node
+        without persistence: it comes back empty."""
 
     def teardown(self) -> list[str]:
         """Stop everything this backend started; never raises; returns problems (empty = clean)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import yaml
 
@@ -84,7 +84,7 @@ def remove_by_label(project: str) -> list[str]:
     problems: list[str] = []
     try:
         import docker
-        client = docker.from_env(timeout=30)
+        client = docker.from_env(timeout=30)  # type: ignore[attr-defined]
     except Exception as exc:  # noqa: BLE001
         return [f"no Docker engine to remove {project}: {exc}"]
     label = f"{PROJECT_LABEL}={project}"
@@ -107,7 +107,7 @@ def remove_by_label(project: str) -> list[str]:
 def leftovers(project: str) -> list[str]:
     """Names of containers, networks and volumes of the project that still exist."""
     import docker
-    client = docker.from_env(timeout=30)
+    client = docker.from_env(timeout=30)  # type: ignore[attr-defined]
     label = f"{PROJECT_LABEL}={project}"
     try:
         return ([c.name for c in client.containers.list(all=True, filters={"label": label})]

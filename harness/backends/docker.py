@@ -17,17 +17,18 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-import docker
+import docker.errors
 import redis
 import requests
 
-from harness.backends.base import (ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle,
-                                   UnknownTarget)
+import docker
+from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
 from harness.backends.compose import COMPOSE_FILE, Compose, compose_down, leftovers, write_override
-from harness.backends.procs import free_port, wait_until
+from harness.backends.procs import ProcessError, free_port, wait_until
 from harness.ledger import Ledger
 from harness.toxiproxy import Toxiproxy
 from system.keys import Keys
@@ -44,15 +45,19 @@ class DockerBackend:
         self.ledger = ledger
         self.ready_timeout = ready_timeout
         self.project = f"harness-{uuid.uuid4().hex[:8]}"
+        try:
+            self.client = docker.from_env(timeout=60)  # type: ignore[attr-defined]
+            self.client.ping()
+        except docker.errors.DockerException as exc:
+            raise BackendError(f"no Docker engine answers ({exc}); start Docker or use "
+                               "--backend local") from exc
         self.work = Path(tempfile.mkdtemp(prefix="harness-docker-"))
         ledger.write("tempdir", path=str(self.work))
-        self.client = docker.from_env(timeout=60)
         self.spec = SystemSpec()
         self.compose: Compose | None = None
         self.tp: Toxiproxy | None = None
         self.gateway_port = 0
         self.highest = 0
-        self.stopped: set[str] = set()
         self.password = DEFAULT_PASSWORD
         self.primary_service = "redis"
         self.grace = 15
@@ -170,7 +175,11 @@ class DockerBackend:
                     return bool(r.sismember(keys.workers_active, node))
             except (requests.RequestException, redis.RedisError, docker.errors.DockerException):
                 return False
-        wait_until(ready, timeout=self.ready_timeout, what=f"{node} to become ready", interval=0.2)
+        try:
+            wait_until(ready, timeout=self.ready_timeout, what=f"{node} to become ready",
+                       interval=0.2)
+        except ProcessError as exc:
+            raise BackendError(f"{exc} (project {self.project}; see its container log)") from exc
 
     # -- process faults ---------------------------------------------------------------------
     def kill(self, node: str) -> None:
@@ -244,7 +253,7 @@ class DockerBackend:
         self.tp.remove_toxic(handle.proxy, handle.name)
 
     def partition(self, node: str) -> None:
-        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream")):
+        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream"), strict=True):
             self.add_toxic(node, type="timeout", stream=stream, attributes={"timeout": 0},
                            name=name)
 
@@ -274,7 +283,17 @@ class DockerBackend:
             if addr:
                 votes[addr[0]] = votes.get(addr[0], 0) + 1
         best = max(votes.items(), key=lambda kv: kv[1], default=None)
-        return best[0] if best and best[1] >= 2 else None
+        return self._service_of(best[0]) if best and best[1] >= 2 else None
+
+    def _service_of(self, host: str) -> str | None:
+        """`redis` / `redis-replica` for what Sentinel reports: a service name or an address."""
+        for service in ("redis", "redis-replica"):
+            try:
+                if host == service or host == self._ip(f"{service}-1"):
+                    return service
+            except (docker.errors.DockerException, StopIteration):
+                continue
+        return None
 
     def redis_failover(self) -> str:
         old = self._sentinel_primary() or self.primary_service
@@ -293,14 +312,15 @@ class DockerBackend:
             time.sleep(0.2)
         raise BackendError(f"no Sentinel failover within 60s after killing {old}")
 
-    def redis_restart(self, *, kill: bool = False) -> None:
+    def redis_restart(self, *, aof: bool = True) -> None:
         service = self._sentinel_primary() or self.primary_service
         c = self.client.containers.get(f"{self.project}-{service}-1")
-        if kill:
-            c.kill(signal="SIGKILL")
-            c.start()
-        else:
+        if aof:
             c.restart(timeout=10)
+            return
+        c.exec_run(["sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"])
+        c.kill(signal="SIGKILL")
+        c.start()
 
     def redis_start_stopped(self) -> list[str]:
         """Start Redis containers that are down (the old primary rejoins as a replica)."""

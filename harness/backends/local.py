@@ -21,14 +21,13 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import redis
 import requests
 
-from harness.backends.base import (ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle,
-                                   UnknownTarget)
+from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
 from harness.backends.local_infra import RedisCluster, start_toxiproxy
 from harness.backends.procs import Child, ProcessError, Supervisor, free_port, wait_until
 from harness.ledger import Ledger
@@ -200,7 +199,7 @@ class LocalBackend:
         for child in stopping:  # all at once: each may take up to its shutdown grace
             child.signal(signal.SIGCONT)
             child.signal(signal.SIGTERM)
-        for node, child in zip(remove, stopping):
+        for node, child in zip(remove, stopping, strict=True):
             self.sup.stop(child, sig=signal.SIGTERM, grace=self.grace)
             self.nodes[node] = None
         for node in add:
@@ -227,7 +226,7 @@ class LocalBackend:
         self.tp.remove_toxic(handle.proxy, handle.name)
 
     def partition(self, node: str) -> None:
-        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream")):
+        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream"), strict=True):
             self.add_toxic(node, type="timeout", stream=stream, attributes={"timeout": 0},
                            name=name)
 
@@ -252,10 +251,14 @@ class LocalBackend:
             self.tp.set_upstream(proxy, address)
         return address
 
-    def redis_restart(self, *, kill: bool = False) -> None:
+    def redis_restart(self, *, aof: bool = True) -> None:
         assert self.redis is not None
-        self.redis.stop_node(self.redis.primary, kill=kill)
-        self.redis.start_node(self.redis.primary)
+        node = self.redis.nodes[self.redis.primary]
+        self.redis.stop_node(node.name, kill=not aof)
+        if not aof:
+            for path in node.dir.iterdir():
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        self.redis.start_node(node.name)
 
     def redis_start_stopped(self) -> list[str]:
         """Start every redis-server that is down (the old primary after a failover rejoins as

@@ -10,6 +10,7 @@ import shutil
 import signal
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -155,7 +156,8 @@ class RedisCluster:
             addr = self.sentinel_primary()
             if addr and addr != old.address:
                 name = next(n for n, node in self.nodes.items() if node.address == addr)
-                wait_until(lambda: _is_master(self.nodes[name]), timeout=10,
+                promoted = self.nodes[name]
+                wait_until(partial(_is_master, promoted), timeout=10,
                            what=f"{name} to become a writable primary")
                 self._swap_roles(old, self.nodes[name])
                 self.primary = name

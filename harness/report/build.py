@@ -5,13 +5,19 @@ from pathlib import Path
 
 from .faultsummary import fault_impacts
 from .figures_tasks import gantt_figure, worker_load_figure
-from .figures_time import (Axis, latency_figure, queue_figure, redis_figure, throughput_figure,
-                           worker_rate_figure, workers_figure)
+from .figures_time import (
+    Axis,
+    latency_figure,
+    queue_figure,
+    redis_figure,
+    throughput_figure,
+    worker_rate_figure,
+    workers_figure,
+)
 from .keyfigs import merged_figures
-from .page import FigureBlock, render_page, write_page
+from .page import FigureBlock, marker, render_page, write_page
 from .rundata import Run, load_run
-from .sections import (checks_html, counts_html, details_html, faults_html, look_html, toc_html,
-                       verdict_html)
+from .sections import checks_html, counts_html, details_html, faults_html, look_html, toc_html, verdict_html
 from .series import completion_times, fault_spans, load_window, phase_marks, timebase
 from .tasksview import select_gantt, worker_loads
 
@@ -66,7 +72,7 @@ def render_report(run: Run) -> str:
     body = (verdict_html(run, merged_figures(run)) + toc_html(present)
             + checks_html(run, set(present) | {"faults", "counts"}, gantt_named)
             + look_html(run, impacts) + faults_html(impacts)
-            + "".join("{{figure:%s}}" % b.id for b in blocks)
+            + "".join(marker(b.id) for b in blocks)
             + counts_html(run) + details_html(run))
     verdict = "PASSED" if (run.results or {}).get("passed") is True else "FAILED" if run.results else "no results"
     return render_page(title=f"{run.name} — {verdict}", body=body, figures=blocks)

@@ -11,11 +11,19 @@ import plotly.graph_objects as go
 
 from .figures_time import Axis, fault_bands
 from .keyfigs import KEYS, LABELS, fmt, merged_figures
-from .page import FigureBlock, esc, render_page, write_page
+from .page import FigureBlock, esc, marker, render_page, write_page
 from .rundata import Run, load_run
 from .sections import compact, verdict_class
-from .series import (Timebase, binned_percentiles, completion_times, downsample, fault_spans, rate,
-                     task_latencies, timebase)
+from .series import (
+    Timebase,
+    binned_percentiles,
+    completion_times,
+    downsample,
+    fault_spans,
+    rate,
+    task_latencies,
+    timebase,
+)
 from .style import RUN_COLORS, base_layout, fault_color
 
 LOWER_IS_BETTER = {"p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "recovery_time_s", "dead"}
@@ -98,7 +106,8 @@ def _change(key: str, va: float | None, vb: float | None) -> str:
 def _head(label: str, run: Run, out: Path) -> str:
     klass = verdict_class((run.results or {}).get("passed"))
     rel = os.path.relpath(run.run_dir / "report.html", out.parent) if run.run_dir else ""
-    link = f' · <a href="{esc(Path(rel).as_posix())}">report</a>' if run.run_dir and (run.run_dir / "report.html").is_file() else ""
+    has_report = run.run_dir is not None and (run.run_dir / "report.html").is_file()
+    link = f' · <a href="{esc(Path(rel).as_posix())}">report</a>' if has_report else ""
     return (f'<div><div class="small" style="color:{RUN_COLORS[label]};font-weight:700">RUN {label}</div>'
             f'<h2>{esc(run.name)} <span class="badge {klass}">{klass.upper()}</span></h2>'
             f'<div class="small muted">{esc(run.run_dir)} · backend {esc(run.meta.get("backend", "—"))} · seed '
@@ -130,7 +139,7 @@ def render_compare(a: Run, b: Run, out: Path) -> str:
             f'{_head("A", a, out)}{_head("B", b, out)}</div></header>'
             f'<section class="card"><h2>Key figures</h2><table><thead><tr><th>figure</th><th class="num">A</th>'
             f'<th class="num">B</th><th class="num">B vs A</th></tr></thead><tbody>{rows}</tbody></table></section>'
-            + _checks_table(a, b) + "".join("{{figure:%s}}" % x.id for x in blocks))
+            + _checks_table(a, b) + "".join(marker(x.id) for x in blocks))
     return render_page(title=f"compare {a.name} vs {b.name}", body=body, figures=blocks)
 
 

@@ -42,7 +42,8 @@ def worker_load_figure(loads: list[WorkerLoad]) -> go.Figure:
                                         "%{customdata[3]}<extra></extra>")))
     for key, attr in (("lease_expired", "leases_lost"), ("stale_ack", "stale_acks")):
         name, symbol, color = MARKERS[key]
-        fig.add_trace(go.Scatter(x=names, y=[getattr(w, attr) for w in loads], name=name.split(" (")[0] + " (right axis)",
+        fig.add_trace(go.Scatter(x=names, y=[getattr(w, attr) for w in loads],
+                                 name=name.split(" (")[0] + " (right axis)",
                                  yaxis="y2", mode="markers", marker={"symbol": symbol, "size": 12, "color": color,
                                  "line": {"width": 2, "color": color}}))
     if loads:
@@ -76,7 +77,7 @@ def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
     wait_x: list[float | None] = []
     wait_y: list[str | None] = []
     marks: dict[str, tuple[list[float], list[str], list[str]]] = {k: ([], [], []) for k in MARKERS}
-    for task, row in zip(sel.tasks, rows):
+    for task, row in zip(sel.tasks, rows, strict=True):
         tries = attempts(task, offset)
         sub = (task.get("submitted_at") or 0) - offset
         if tries:
@@ -100,7 +101,8 @@ def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=wait_x, y=wait_y, mode="lines", name="waiting in queue",
                              line={"color": "#ced4da", "width": 2}, hoverinfo="skip"))
-    for w in sorted((w for w in bars if w != LOST), key=worker_sort_key) + ([LOST] if LOST in bars else []):
+    # lost attempts first, so the attempt that counted is drawn over them
+    for w in ([LOST] if LOST in bars else []) + sorted((w for w in bars if w != LOST), key=worker_sort_key):
         b = bars[w]
         lost = w == LOST
         fig.add_trace(go.Bar(base=b["base"], x=b["x"], y=b["y"], orientation="h", name=w,
@@ -119,6 +121,7 @@ def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
     layout["hovermode"] = "closest"
     layout["barmode"] = "overlay"
     layout["yaxis"] = {"type": "category", "categoryorder": "array", "categoryarray": rows[::-1],
+                       "tickmode": "array", "tickvals": rows,
                        "tickfont": {"size": 10, "family": "ui-monospace, Menlo, Consolas, monospace"},
                        "gridcolor": "#f4f5f7", "automargin": True}
     return _finish(fig, axis, layout)

@@ -6,6 +6,8 @@ panel lines up with its cause.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +15,19 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .rundata import Run
-from .series import (FaultSpan, Timebase, binned_percentiles, completion_times, downsample,
-                     rate, task_latencies)
-from .style import (PERCENTILE_DASH, PRIORITY_COLORS, SERIES_COLORS, STATE_COLORS, base_layout,
-                    fault_color, hex_rgba, worker_color, worker_sort_key)
+from .series import FaultSpan, Timebase, binned_percentiles, completion_times, downsample, rate, task_latencies
+from .style import (
+    PERCENTILE_DASH,
+    PRIORITY_COLORS,
+    SERIES_COLORS,
+    STATE_COLORS,
+    base_layout,
+    fault_color,
+    hex_rgba,
+    worker_color,
+    worker_sort_key,
+)
+from .tasksview import successes_by_worker
 
 PRIORITIES = ("high", "normal", "low")
 RAW_LATENCY_POINTS = 1500
@@ -61,6 +72,49 @@ def fault_bands(axis: Axis, *, labels: bool = True) -> tuple[list[dict], list[di
     return shapes, notes
 
 
+_LIMIT = re.compile(r"^(p(?:50|95|99))_latency_ms(?:\[(\w+)\])?$")
+
+
+def _number(expected: Any) -> float | None:
+    """The limit in a check's expected value: 3000, "<= 3000", ">= 5/s", {"limit": 3000}."""
+    if isinstance(expected, bool):
+        return None
+    if isinstance(expected, (int, float)):
+        return float(expected)
+    if isinstance(expected, dict):
+        return next((n for v in expected.values() if (n := _number(v)) is not None), None)
+    m = re.match(r"^\s*[<>]?=?\s*(-?\d+(?:\.\d+)?)", str(expected or ""))
+    return float(m.group(1)) if m else None
+
+
+def limit_lines(results: dict[str, Any] | None) -> dict[str, list[tuple[float, str, str, bool]]]:
+    """Figure id -> (y, label, color, passed) for each check with a drawable limit: latency
+    percentiles on the latency figure, throughput_min on the throughput figure."""
+    out: dict[str, list[tuple[float, str, str, bool]]] = {}
+    for c in (results or {}).get("checks", ()):
+        name, limit = str(c.get("name", "")), _number(c.get("expected"))
+        if limit is None:
+            continue
+        if m := _LIMIT.match(name):
+            color = PRIORITY_COLORS.get(m.group(2) or "", "#30343f")
+            label = f"check {m.group(1)}{f' {m.group(2)}' if m.group(2) else ''} ≤ {limit:g} ms"
+            out.setdefault("latency", []).append((limit, label, color, c.get("passed") is True))
+        elif name == "throughput_min":
+            out.setdefault("throughput", []).append((limit, f"check throughput ≥ {limit:g}/s", "#30343f",
+                                                     c.get("passed") is True))
+    return out
+
+
+def _limits(fig: go.Figure, lines: list[tuple[float, str, str, bool]], *, log: bool = False) -> None:
+    """Horizontal limit lines with labels (annotations on a log axis take log10 positions)."""
+    for y, label, color, passed in lines:
+        fig.add_shape(type="line", xref="paper", x0=0, x1=1, yref="y", y0=y, y1=y,
+                      line={"color": color, "width": 1.2, "dash": "longdash" if passed else "solid"})
+        fig.add_annotation(xref="paper", x=1, xanchor="right", yref="y", y=math.log10(y) if log and y > 0 else y,
+                           yanchor="bottom", showarrow=False, text=label + ("" if passed else " — FAILED"),
+                           font={"size": 10, "color": color}, bgcolor="rgba(255,255,255,0.75)")
+
+
 def _finish(fig: go.Figure, axis: Axis, layout: dict[str, Any]) -> go.Figure:
     shapes, notes = fault_bands(axis)
     fig.update_layout(**layout)
@@ -84,8 +138,10 @@ def throughput_figure(run: Run, axis: Axis) -> go.Figure:
             key = "rejected" if outcome == "fail" else "unknown"
             fig.add_trace(go.Scatter(x=x, y=rate(times, tb), name=label,
                                      line={"color": SERIES_COLORS[key], "width": 1.5, "dash": "dot"}))
-    return _finish(fig, axis, base_layout(title=f"Throughput (tasks/s, {tb.bin_s:g} s bins)",
-                                          x_range=axis.x_range, y_title="tasks / s"))
+    fig = _finish(fig, axis, base_layout(title=f"Throughput (tasks/s, {tb.bin_s:g} s bins)",
+                                         x_range=axis.x_range, y_title="tasks / s"))
+    _limits(fig, limit_lines(run.results).get("throughput", []))
+    return fig
 
 
 def queue_figure(run: Run, axis: Axis) -> go.Figure:
@@ -127,14 +183,14 @@ def workers_figure(run: Run, axis: Axis) -> go.Figure:
     samples = run.records("sample")
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.08)
     live = _changes(samples, lambda s: _worker_count(s.get("workers")))
-    fig.add_trace(go.Scatter(x=[t for t, _ in live], y=[v for _, v in live], name="live workers",
+    fig.add_trace(go.Scatter(x=[t for t, _ in live], y=[v for _, v in live], name="live workers", mode="lines",
                              line={"color": SERIES_COLORS["workers"], "width": 2, "shape": "hv"}), row=1, col=1)
     changes = _changes(samples, lambda s: s.get("leader") or None)
     leaders = sorted({str(v) for _, v in changes if v}, key=worker_sort_key)
     for w in leaders:  # one trace per leader, None-separated segments where it led
         xs: list[float | None] = []
         ys: list[str | None] = []
-        for (t0, v), (t1, _) in zip(changes, changes[1:]):
+        for (t0, v), (t1, _) in zip(changes, changes[1:], strict=False):
             if v == w:
                 xs += [t0, t1, None]
                 ys += [w, w, None]
@@ -145,8 +201,10 @@ def workers_figure(run: Run, axis: Axis) -> go.Figure:
                          y_title="workers")
     layout["xaxis2"] = {**layout["xaxis"], "range": list(axis.x_range)}
     layout["xaxis"] = {"range": list(axis.x_range), "gridcolor": "#eceff3", "showticklabels": False}
-    layout["yaxis2"] = {"title": {"text": "leader"}, "type": "category", "gridcolor": "#eceff3",
+    layout["yaxis2"] = {"type": "category", "gridcolor": "#eceff3", "automargin": True,
                         "categoryorder": "array", "categoryarray": leaders or ["none"]}
+    layout["annotations"] = [{"text": "leader", "xref": "paper", "yref": "y2 domain", "x": 0, "y": 1.15,
+                              "showarrow": False, "xanchor": "left", "font": {"size": 11, "color": "#6c757d"}}]
     layout["yaxis"]["dtick"] = 1
     return _finish(fig, axis, layout)
 
@@ -161,19 +219,34 @@ def latency_figure(run: Run, axis: Axis) -> go.Figure:
         per = binned_percentiles(((t, v) for t, v, q in lat if q == p), tb)
         for q, dash in PERCENTILE_DASH.items():
             fig.add_trace(go.Scatter(x=x, y=per[float(q[1:])], name=f"{p} {q}", legendgroup=p,
-                                     connectgaps=False, visible="legendonly" if q == "p95" else True, line={"color": PRIORITY_COLORS[p], "dash": dash,
+                                     connectgaps=False, visible="legendonly" if q == "p95" else True,
+                                     line={"color": PRIORITY_COLORS[p], "dash": dash,
                                      "width": 2 if q == "p99" else 1.4}))
     step = max(1, len(lat) // RAW_LATENCY_POINTS)
     raw = lat[::step]
     if raw:
         fig.add_trace(go.Scatter(x=[r[0] for r in raw], y=[round(r[1], 1) for r in raw], mode="markers",
-                                 name=f"each task{' (1 in %d)' % step if step > 1 else ''}",
+                                 name=f"each task (1 in {step})" if step > 1 else "each task",
                                  visible="legendonly", marker={"size": 4, "opacity": 0.5,
                                  "color": [PRIORITY_COLORS.get(r[2], "#999") for r in raw]}))
     layout = base_layout(title="Latency, submit to finish (ms, log scale), by submit time",
                          x_range=axis.x_range, y_title="ms", height=340)
-    layout["yaxis"].update(type="log", rangemode="normal", dtick=1, minor={"ticks": "inside", "showgrid": False})
-    return _finish(fig, axis, layout)
+    limits = limit_lines(run.results).get("latency", [])
+    values = [v for _, v, _ in lat if v > 0] + [y for y, *_ in limits]
+    if values:
+        layout["yaxis"].update(type="log", rangemode="normal", **log_ticks(min(values), max(values)))
+    fig = _finish(fig, axis, layout)
+    _limits(fig, limits, log=layout["yaxis"].get("type") == "log")
+    return fig
+
+
+def log_ticks(lo: float, hi: float) -> dict[str, Any]:
+    """1-2-5 ticks labelled in ms or s across [lo, hi]: plotly's own log ticks label only the
+    decades (none inside a narrow range) or bare digits."""
+    vals = [m * 10 ** e for e in range(-1, 8) for m in (1, 2, 5)]
+    inside = [v for v in vals if lo / 2 <= v <= hi * 2] or [lo, hi]
+    text = [f"{v / 1000:g} s" if v >= 1000 else f"{v:g} ms" for v in inside]
+    return {"tickmode": "array", "tickvals": inside, "ticktext": text}
 
 
 def redis_figure(run: Run, axis: Axis) -> go.Figure:
@@ -197,11 +270,7 @@ def redis_figure(run: Run, axis: Axis) -> go.Figure:
 def worker_rate_figure(run: Run, axis: Axis) -> go.Figure:
     """Completed/s per worker over time: who picked up the work when one stopped."""
     tb = axis.tb
-    per: dict[str, list[float]] = {}
-    for t in run.tasks:
-        for e in t.get("events", ()):
-            if e.get("event") == "succeeded" and e.get("worker"):
-                per.setdefault(e["worker"], []).append(e["t"] - tb.offset)
+    per = successes_by_worker(run.tasks, tb.offset)
     fig = go.Figure()
     for w in sorted(per, key=worker_sort_key):
         fig.add_trace(go.Scatter(x=tb.centers(), y=rate(per[w], tb), name=w,

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .faultsummary import fault_impacts
-from .rundata import Run
 from harness.stats import percentile
 
+from .faultsummary import fault_impacts
+from .rundata import Run
 from .series import clock_offset, completion_times, fault_spans, load_window, task_latencies, timebase
 
 KEYS = ("throughput", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "recovery_time_s",
-        "submitted", "succeeded", "dead", "stale_acks", "duration_s")
+        "submitted", "accepted", "succeeded", "dead", "stale_acks", "duration_s")
 _ALIASES = {"throughput": ("throughput", "throughput_per_s", "completed_per_s"),
             "recovery_time_s": ("recovery_time_s", "recovery_s", "max_recovery_s", "recovery_time")}
 _CHECK_SOURCES = {"throughput": "throughput_min", "p99_latency_ms": "p99_latency_ms",
@@ -67,7 +67,8 @@ def computed_figures(run: Run) -> dict[str, float | None]:
         "p50_latency_ms": percentile(lat, 50), "p95_latency_ms": percentile(lat, 95),
         "p99_latency_ms": percentile(lat, 99),
         "recovery_time_s": max(recoveries) if recoveries else None,
-        "submitted": float(sum(1 for s in run.records("submit") if s.get("outcome") == "ok")),
+        "submitted": float(len(run.records("submit"))),
+        "accepted": float(sum(1 for s in run.records("submit") if s.get("outcome") == "ok")),
         "succeeded": float(sum(1 for t in run.tasks if t.get("status") == "succeeded")),
         "dead": float(sum(1 for t in run.tasks if t.get("status") == "dead")),
         "stale_acks": float(sum(1 for t in run.tasks for e in t.get("events", ())
@@ -97,5 +98,6 @@ def fmt(key: str, value: float | None) -> str:
 
 
 LABELS = {"throughput": "throughput", "p50_latency_ms": "p50 latency", "p95_latency_ms": "p95 latency",
-          "p99_latency_ms": "p99 latency", "recovery_time_s": "max recovery", "submitted": "accepted",
-          "succeeded": "succeeded", "dead": "dead", "stale_acks": "stale acks", "duration_s": "duration"}
+          "p99_latency_ms": "p99 latency", "recovery_time_s": "max recovery", "submitted": "submitted",
+          "accepted": "accepted", "succeeded": "succeeded", "dead": "dead", "stale_acks": "stale acks",
+          "duration_s": "duration"}

@@ -55,6 +55,11 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
+def marker(figure_id: str) -> str:
+    """Placeholder in a page body where render_page puts that figure."""
+    return "{{figure:" + figure_id + "}}"
+
+
 def figure_html(block: FigureBlock) -> str:
     """A card with the figure's div, its JSON (script-safe) and caption."""
     data = pio.to_json(block.figure, validate=False, pretty=False).replace("</", "<\\/")
@@ -69,8 +74,8 @@ def render_page(*, title: str, body: str, figures: Sequence[FigureBlock] = ()) -
     """The whole document. `body` is trusted HTML built with esc(); figures go where the
     body holds the marker {{figure:ID}} (figures without a marker are appended)."""
     for block in figures:
-        marker = "{{figure:%s}}" % block.id
-        body = body.replace(marker, figure_html(block)) if marker in body else body + figure_html(block)
+        here = marker(block.id)
+        body = body.replace(here, figure_html(block)) if here in body else body + figure_html(block)
     plotly = f"<script>{plotly_js()}</script>" if figures else ""
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -186,7 +191,7 @@ pre { background:#f1f3f5; padding:10px 12px; border-radius:6px; overflow-x:auto;
 .badge.pass { background:var(--ok); } .badge.fail { background:var(--bad); } .badge.unknown { background:var(--warn); }
 .verdict.pass { border-left: 6px solid var(--ok); } .verdict.fail { border-left: 6px solid var(--bad); }
 .verdict.unknown { border-left: 6px solid var(--warn); }
-.desc { white-space: pre-wrap; margin: 6px 0 0; max-width: 80ch; }
+.desc { white-space: pre-wrap; margin: 6px 0 0; max-width: 90ch; }
 .meta { display:grid; grid-template-columns: max-content 1fr; gap: 2px 12px; font-size: 13px; margin: 8px 0 0; }
 .meta dt { color: var(--muted); } .meta dd { margin: 0; }
 .kpis { display:grid; grid-template-columns: repeat(auto-fill, minmax(140px, 1fr)); gap:10px; margin-top:12px; }

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -49,38 +51,63 @@ def _verdict_word(run: Run) -> str:
 
 
 def rerun_command(run: Run) -> str:
-    cmd = run.meta.get("command") or run.meta.get("argv")
-    if isinstance(cmd, list):
-        return shlex.join(str(c) for c in cmd)
-    if cmd:
-        return str(cmd)
-    src = run.scenario.get("source") or f"scenarios/{run.name}.yaml"
+    """`harness run <this scenario> --backend B --seed N`: the recorded command line, narrowed
+    to this run's scenario file, with the recorded seed (so a random schedule replays)."""
+    cmd = run.meta.get("command") or run.meta.get("argv") or []
+    args = shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+    yamls = [a for a in args if a.endswith((".yaml", ".yml"))]
+    mine = [a for a in yamls if a.rsplit("/", 1)[-1].rsplit(".", 1)[0] == run.name]
+    source = (mine or yamls[:1] or [str(run.scenario.get("source") or "")])[0]
+    if not source:
+        source = str(run.run_dir / "scenario.yaml") if run.run_dir else f"scenarios/{run.name}.yaml"
+    out = ["harness", "run", source, "--backend", str(run.meta.get("backend", "local"))]
     seed = run.meta.get("seed", run.scenario.get("seed"))
-    backend = run.meta.get("backend", "local")
-    return f"harness run {src} --backend {backend}" + (f" --seed {seed}" if seed is not None else "")
+    if seed is not None:
+        out += ["--seed", str(seed)]
+    return shlex.join(out)
+
+
+def started_text(meta: dict[str, Any]) -> str | None:
+    """The run's start as 'YYYY-mm-dd HH:MM:SS UTC' from the recorded epoch, if any."""
+    when = meta.get("started_at", meta.get("start_wall"))
+    if not isinstance(when, (int, float)):
+        return None
+    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def short_versions(versions: Any) -> str:
+    """'python 3.11.7 · redis 7.0.15 · ...': the first version number of each component."""
+    if not isinstance(versions, dict):
+        return str(versions or "—")
+    parts = []
+    for k, v in versions.items():
+        m = re.search(r"\d+\.\d+(?:\.\d+)?", str(v))
+        parts.append(f"{k} {m.group(0) if m else str(v).split()[-1] if str(v).split() else v}")
+    return " · ".join(parts) or "—"
 
 
 def verdict_html(run: Run, figures: dict[str, float | None]) -> str:
     """Header: verdict badge, scenario, first paragraph of the description, meta, key figures."""
     klass = verdict_class((run.results or {}).get("passed"))
     desc = str(run.scenario.get("description") or "").strip()
-    first = desc.split("\n\n")[0].split("Look at")[0].strip()
+    first = re.split(r"(?<=[.!?])\s", desc.strip(), maxsplit=1)[0] if desc else ""
     meta = run.meta
     versions = meta.get("versions") or {}
     rows = [("backend", meta.get("backend", "—")), ("seed", meta.get("seed", run.scenario.get("seed", "—"))),
-            ("started", meta.get("started_iso") or meta.get("run_id") or (run.run_dir.name if run.run_dir else "—")),
+            ("started", started_text(meta) or (run.run_dir.name if run.run_dir else "—")),
             ("duration", fmt("duration_s", figures.get("duration_s"))),
-            ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict)
-             else versions or "—")]
-    dl = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows)
+            ("versions", short_versions(versions))]
+    full = json.dumps(versions, default=str) if versions else ""
+    dl = "".join(f'<dt>{esc(k)}</dt><dd{f" title={chr(34)}{esc(full)}{chr(34)}" if k == "versions" else ""}>'
+                 f"{esc(v)}</dd>" for k, v in rows)
     kpis = "".join(f'<div class="kpi"><div class="v">{esc(fmt(k, figures.get(k)))}</div>'
                    f'<div class="k">{esc(LABELS[k])}</div></div>'
-                   for k in ("throughput", "p50_latency_ms", "p99_latency_ms", "recovery_time_s", "submitted",
+                   for k in ("throughput", "p50_latency_ms", "p99_latency_ms", "recovery_time_s", "accepted",
                              "succeeded", "dead", "stale_acks"))
     checks = (run.results or {}).get("checks") or []
     n_ok = sum(1 for c in checks if c.get("passed") is True)
     cmd = rerun_command(run)
-    return (f'<header class="card verdict {klass}"><div style="flex:1;min-width:320px">'
+    return (f'<header class="card verdict {klass}"><div style="flex:1 1 560px;min-width:320px">'
             f'<div class="muted small">chaos run report</div>'
             f'<h1>{esc(run.name)} <span class="badge {klass}">{_verdict_word(run)}</span></h1>'
             f'<div class="muted">{n_ok} of {len(checks)} checks passed</div>'
@@ -89,7 +116,7 @@ def verdict_html(run: Run, figures: dict[str, float | None]) -> str:
             f'<button class="copy" onclick="navigator.clipboard&&navigator.clipboard.writeText('
             f'this.nextElementSibling.textContent)">copy</button>'
             f'<pre id="rerun">{esc(cmd)}</pre></div></div>'
-            f'<dl class="meta">{dl}</dl></header><div class="kpis">{kpis}</div>')
+            f'<dl class="meta" style="flex:0 1 420px">{dl}</dl></header><div class="kpis">{kpis}</div>')
 
 
 def toc_html(present: list[str]) -> str:
@@ -171,7 +198,8 @@ def faults_html(impacts: list[FaultImpact]) -> str:
             '<th class="num">stale acks</th><th class="num">p99 before → during</th></tr></thead><tbody>'
             + "".join(rows) + '</tbody></table><p class="caption">Throughput = applied completions per second '
             '(10 s windows). Recovery = from the fault start until throughput is back to 80 % of the '
-            'rate in the 5 s before it, as in results.json ("no dip": it never fell below). Redelivered = lease expiries and tasks '
+            'rate in the 5 s before it, as in results.json ("no dip": it never fell below). '
+            'Redelivered = lease expiries and tasks '
             'handed back, stale acks = late results rejected by fencing, both counted from the fault start '
             'until the next fault. p99 = latency of tasks submitted before / during the fault.</p></section>')
 
@@ -212,13 +240,18 @@ def counts_html(run: Run) -> str:
     right = [(k.replace("_", " "), events.get(k, 0)) for k in
              ("claimed", "succeeded", "failed", "retry_scheduled", "lease_expired", "stale_ack", "released",
               "dead", "cancelled", "redriven")]
-    table = lambda rows: ("<table>" + "".join(f'<tr><td>{esc(k)}</td><td class="num">{v:,}</td></tr>'
-                                               for k, v in rows) + "</table>")  # noqa: E731
     missing = (f'<p class="notice">Missing from the run directory: {esc(", ".join(run.missing))}.</p>'
                if run.missing else "")
+    if run.tasks and not any(t.get("events") for t in run.tasks):
+        missing += ('<p class="notice">The task records carry no event history, so retries, lease expiries '
+                    'and stale acks cannot be shown; the task timeline shows one attempt per task.</p>')
     return (f'<section class="card" id="counts"><h2>Task counts</h2>{missing}<div class="grid2">'
-            f'<div><div class="muted small">submits and final states</div>{table(left)}</div>'
-            f'<div><div class="muted small">task events (all attempts)</div>{table(right)}</div></div></section>')
+            f'<div><div class="muted small">submits and final states</div>{_table(left)}</div>'
+            f'<div><div class="muted small">task events (all attempts)</div>{_table(right)}</div></div></section>')
+
+
+def _table(rows: list[tuple[str, int]]) -> str:
+    return "<table>" + "".join(f'<tr><td>{esc(k)}</td><td class="num">{v:,}</td></tr>' for k, v in rows) + "</table>"
 
 
 def details_html(run: Run) -> str:

@@ -17,6 +17,8 @@ from harness.stats import percentile
 
 from .rundata import Run
 
+INSTANT = frozenset({"kill", "terminate", "restart", "scale", "burst", "flood", "poison", "redis_failover",
+                     "redis_restart"})
 MAX_BINS = 400
 MAX_POINTS = 800
 
@@ -69,12 +71,12 @@ def clock_offset(run: Run) -> float:
     Median of (Redis submitted_at - midpoint of the HTTP call): cancels the harness/Redis
     clock skew. Falls back to meta started_at, then to the earliest task.
     """
-    submitted = {t["id"]: t.get("submitted_at") for t in run.tasks if t.get("submitted_at")}
+    submitted: dict[str, float] = {t["id"]: t["submitted_at"] for t in run.tasks if t.get("submitted_at")}
     offset = stats.clock_offset((submitted[s["id"]], (s["t"] + (s.get("t_done") or s["t"])) / 2)
                                 for s in run.records("submit") if s.get("id") in submitted)
     if offset is not None:
         return offset
-    for key in ("started_at", "start", "started"):
+    for key in ("started_at", "start_wall", "start", "started"):
         if isinstance(run.meta.get(key), (int, float)):
             return float(run.meta[key])
     starts = [t["submitted_at"] for t in run.tasks if t.get("submitted_at")]
@@ -84,14 +86,13 @@ def clock_offset(run: Run) -> float:
 def timebase(run: Run) -> Timebase:
     """Span the whole run (history and task events); about MAX_BINS bins of a round width."""
     offset = clock_offset(run)
-    ends = [float(r.get("t_done", r.get("t", 0.0))) for r in run.history[-50:]] + [0.0]
-    ends += [e["t"] - offset for t in run.tasks for e in t.get("events", ())[-1:]]
+    ends = [float(max(r.get("t") or 0.0, r.get("t_done") or 0.0)) for r in run.history[-50:]] + [0.0]
+    ends += [last - offset for t in run.tasks
+             if (last := max([e["t"] for e in t.get("events") or ()] + [t.get("finished_at") or 0.0]))]
     t1 = max(ends) or 1.0
     raw = t1 / MAX_BINS
-    bin_s = next((w for w in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if w >= raw), 3600)
-    if t1 < 30:
-        bin_s = 0.5
-    return Timebase(offset=offset, t1=round(t1 + 1e-9, 3), bin_s=float(bin_s))
+    bin_s = float(next((w for w in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if w >= raw), 3600))
+    return Timebase(offset=offset, t1=round(t1 + 1e-9, 3), bin_s=bin_s)
 
 
 def rate(times: Iterable[float], tb: Timebase) -> list[float]:
@@ -177,7 +178,8 @@ def fault_spans(run: Run, *, t1: float | None = None) -> list[FaultSpan]:
             spans.append(_span(key, open_.pop(key), r["t"]))
         else:  # an end without a start (recorder started late): show it as instantaneous
             spans.append(_span(key, r, r["t"]))
-    spans += [_span(k, r, None) for k, r in open_.items()]
+    # never ended: one-shot faults are instantaneous; others stay open until the run ends
+    spans += [_span(k, r, r["t"] if r.get("fault") in INSTANT else None) for k, r in open_.items()]
     spans.sort(key=lambda s: (s.start, s.id))
     return spans
 

@@ -25,10 +25,16 @@ class WorkerLoad:
 
 
 def worker_loads(tasks: Iterable[dict[str, Any]]) -> list[WorkerLoad]:
-    """Per worker: applied successes, claims, failures, leases lost, stale acks (from events)."""
+    """Per worker: applied successes, claims, failures, leases lost, stale acks (from events;
+    a record without events counts once for its final worker)."""
     c: dict[str, Counter[str]] = {}
     for t in tasks:
-        for e in t.get("events", ()):
+        if not t.get("events") and t.get("worker"):
+            n = c.setdefault(t["worker"], Counter())
+            n["claimed"] += 1
+            n["succeeded"] += t.get("status") == "succeeded"
+            n["failed"] += int(t.get("failures") or 0)
+        for e in t.get("events") or ():
             w = e.get("worker")
             if w:
                 c.setdefault(w, Counter())[e.get("event", "")] += 1
@@ -63,9 +69,25 @@ class Attempt:
     applied: bool     # False when the lease was lost: its result (if any) was not applied
 
 
+def successes_by_worker(tasks: Iterable[dict[str, Any]], offset: float) -> dict[str, list[float]]:
+    """Relative times of applied successes per worker (the 'succeeded' event, else finished_at)."""
+    out: dict[str, list[float]] = {}
+    for t in tasks:
+        ev = next((e for e in t.get("events") or () if e.get("event") == "succeeded"), None)
+        worker, when = (ev.get("worker"), ev["t"]) if ev else (t.get("worker"), t.get("finished_at"))
+        if t.get("status") == "succeeded" and worker and when is not None:
+            out.setdefault(worker, []).append(when - offset)
+    return out
+
+
 def attempts(task: dict[str, Any], offset: float) -> list[Attempt]:
-    """Split a task's events into attempts; times relative to the run (epoch - offset)."""
-    events = task.get("events", ())
+    """Split a task's events into attempts; times relative to the run (epoch - offset). A
+    record without events gives one attempt from started_at to finished_at on its worker."""
+    events = task.get("events") or ()
+    if not events and task.get("started_at") and task.get("worker"):
+        end = task.get("finished_at") or task["started_at"]
+        return [Attempt(worker=task["worker"], token=task.get("token"), start=task["started_at"] - offset,
+                        end=end - offset, outcome=str(task.get("status")), applied=True)]
     out: list[Attempt] = []
     for i, e in enumerate(events):
         if e.get("event") != "claimed":

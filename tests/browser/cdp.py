@@ -52,7 +52,7 @@ class Browser:
         self.session: str | None = None
         self.width, self.height = width, height
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime", "Log", "Page"):

@@ -105,18 +105,24 @@ def test_error_detection_works_on_a_broken_page(chromium: str, reports: Path, tm
 
 
 def test_five_minute_run_loads_within_budget(chromium: str, tmp_path: Path) -> None:
+    """Main-thread time (parse + script + layout + paint, CPU time of the page's thread) must fit
+    the budget; it does not depend on what else the machine runs. Wall time is checked against
+    the budget scaled by the machine's load, so a busy CI machine does not flake."""
     run = write_run(tmp_path / "long" / "20251128-143000", duration=300, rate=14, seed=3)
     page = build_report(run)
     with Browser(chromium) as b:
+        b.call("Performance.enable", {"timeDomain": "threadTicks"})
         b.open("about:blank", ready="true")  # warm the browser up: measure the page, not the startup
         seconds = b.open(page.as_uri(), ready=READY)
+        metrics = {m["name"]: m["value"] for m in b.call("Performance.getMetrics")["metrics"]}
         rendered = b.evaluate("document.body.dataset.rendered")
-        figures_ms = b.evaluate("document.body.dataset.figuresMs")
         assert b.errors() == []
-    print(f"5-minute run: report loaded in {seconds:.2f}s ({figures_ms} ms drawing figures)")
-    assert rendered == "8"
+    main_thread = metrics["TaskDuration"]
     load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    budget = LOAD_BUDGET_S * max(1.0, load)  # a busy CI machine is slower; say so instead of flaking
+    print(f"5-minute run: main thread {main_thread:.2f}s, wall {seconds:.2f}s at load {load:.1f} per core")
+    assert rendered == "8"
+    assert main_thread < LOAD_BUDGET_S, f"page needs {main_thread:.2f}s of main-thread time > {LOAD_BUDGET_S}s"
+    budget = LOAD_BUDGET_S * max(1.5, load)
     assert seconds < budget, f"{seconds:.2f}s > {budget:.2f}s (budget {LOAD_BUDGET_S}s x machine load {load:.1f})"
 
 

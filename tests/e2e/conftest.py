@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -29,15 +28,21 @@ def docker_ready() -> None:
                     "and scripts/offline-images.sh, or deselect these tests with -m 'not docker'")
 
 
+@pytest.fixture(scope="session")
+def app_image(docker_ready: None) -> None:
+    """Build the app image once per session (from the current source), not once per test."""
+    Stack().compose("build", "-q", timeout=900)
+
+
 @pytest.fixture
-def make_stack(docker_ready: None, request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
+def make_stack(app_image: None, request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
     """Build a Stack with extra environment and bring it up; `down -v` always runs afterwards."""
     stacks: list[Stack] = []
 
     def _make(env: dict[str, str] | None = None, *up_args: str) -> Stack:
         stack = Stack(env=env)
         stacks.append(stack)
-        stack.up("--build", *up_args)
+        stack.up(*up_args)
         return stack
 
     try:

@@ -13,8 +13,9 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import requests
 
@@ -36,7 +37,7 @@ def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interv
             value = check()
             if value:
                 return value
-        except (requests.RequestException, subprocess.CalledProcessError, KeyError, ValueError) as exc:
+        except (requests.RequestException, subprocess.SubprocessError, AssertionError, KeyError, ValueError) as exc:
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -106,7 +107,9 @@ def test_primary_failover_keeps_the_queue_working(make_stack: Callable[..., Stac
     wait_for("some acknowledged submits", lambda: len(submitter.acked) >= 50, timeout=20)
     replica_ip = stack.ip_of("redis-replica")
     stopped_at = time.monotonic()
-    stack.docker("stop", "-t", "0", stack.container("redis"))  # SIGKILL right away, no restart
+    primary = stack.container("redis")
+    stack.docker("update", "--restart", "no", primary)  # a crash that stays down until we restart it
+    stack.docker("kill", primary)
     try:
         wait_for("Sentinel to promote the replica", lambda: stack.sentinel_primary() == replica_ip,
                  timeout=45)
@@ -116,7 +119,8 @@ def test_primary_failover_keeps_the_queue_working(make_stack: Callable[..., Stac
             wait_for("submits to be acknowledged by the new primary",
                      lambda: len(submitter.acked) > acked_before + 20, timeout=20)
     finally:
-        stack.docker("start", stack.container("redis"))
+        stack.docker("update", "--restart", "unless-stopped", primary)
+        stack.docker("start", primary)
     wait_for("the old primary to rejoin as a replica", lambda: stack.redis_role("redis") == "slave:up", timeout=60)
     acked_before = len(submitter.acked)
     wait_for("submits to be acknowledged after the old primary rejoined",

@@ -6,8 +6,11 @@ gunicorn gateway to show the same holds on the wire and that the process survive
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Callable
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -17,7 +20,7 @@ from system.broker import Broker
 from system.config import Settings
 from system.gateway import create_app
 from system.handlers import REGISTRY
-from tests.support.servers import Process, free_port, wait_until
+from tests.support.servers import ROOT, Process, free_port, wait_for_gateway
 
 JSON = "application/json"
 KNOWN_TYPES = ", ".join(REGISTRY)
@@ -200,11 +203,7 @@ def small_gateway(broker: Broker, spawn: Callable[..., Process]) -> Iterator[tup
     port = free_port()
     proc = spawn("system.gateway", name="gateway-small", gateway_port=port, gateway_host="127.0.0.1",
                  gateway_workers=1, max_payload_bytes=4096, max_batch=5)
-    url = f"http://127.0.0.1:{port}"
-    with requests.Session() as http:
-        wait_until(lambda: http.get(url + "/queues", timeout=1).status_code == 200, timeout=15,
-                   message="the gateway to answer")
-    yield url, proc
+    yield wait_for_gateway(f"http://127.0.0.1:{port}"), proc
 
 
 def test_real_gateway_rejects_bad_input_and_survives(small_gateway: tuple[str, Process], broker: Broker) -> None:
@@ -249,3 +248,14 @@ def test_real_gateway_rejects_bad_input_and_survives(small_gateway: tuple[str, P
         assert http.post(url + "/tasks", data=iter([body(4096)]), headers={"Content-Type": JSON}).status_code == 202
     assert proc.proc.poll() is None, "the gateway exited"
     assert "Traceback" not in proc.output(), proc.output()[-3000:]
+
+
+@pytest.mark.parametrize("module", ["system.gateway", "system.worker"])
+def test_bad_configuration_exits_2_naming_the_variable(module: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GATEWAY_PORT": "http", "LEASE_TTL_MS": "-5"}
+    done = subprocess.run([sys.executable, "-m", module], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "GATEWAY_PORT='http'" in done.stderr and "expected a whole number" in done.stderr
+    assert "LEASE_TTL_MS must be a positive number" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from system.broker import Broker
 from system.config import Settings
 from system.gateway import create_app
-from tests.support.servers import Process, RedisServer, free_port, wait_until
+from tests.support.servers import Process, RedisServer, free_port, wait_for_gateway, wait_until
 
 WORKER_FIELDS = {"id", "host", "pid", "started_at", "last_heartbeat", "concurrency", "current", "processed",
                  "leader"}
@@ -33,10 +33,7 @@ def shared_gateway(redis_server: RedisServer) -> Iterator[str]:
     proc = Process("system.gateway", env, name="gateway-api")
     url = f"http://127.0.0.1:{port}"
     try:
-        with requests.Session() as http:
-            wait_until(lambda: http.get(url + "/queues", timeout=1).status_code == 200, timeout=20,
-                       message="the gateway to answer")
-        yield url
+        yield wait_for_gateway(url)
         assert proc.proc.poll() is None and "Traceback" not in proc.output(), proc.output()[-3000:]
     finally:
         proc.stop()

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import read_history
+from harness.history import FaultRecord, PhaseRecord, read_history
 from harness.ledger import outstanding, read_records
 from harness.loader import parse_scenario
-from harness.runner import RunOptions, run_scenario
+from harness.runner import RunOptions, RunResult, run_scenario
+from harness.scenario import Scenario
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,7 +45,7 @@ def assert_nothing_left(ledger: Path) -> None:
 
 
 def scenario(name: str, timeline: list, *, workers: int = 3, duration: str = "8s",
-             checks: list | None = None) -> object:
+             checks: list | None = None) -> Scenario:
     return parse_scenario({
         "name": name, "seed": 11,
         "system": {"workers": workers, "config": FAST},
@@ -55,9 +56,9 @@ def scenario(name: str, timeline: list, *, workers: int = 3, duration: str = "8s
     }, source=f"<{name}>")
 
 
-def run(tmp_path: Path, sc: object) -> tuple[object, Path]:
+def run(tmp_path: Path, sc: Scenario) -> tuple[RunResult, Path]:
     opts = RunOptions(backend="local", out=tmp_path / "out", state_dir=tmp_path / "state")
-    result = run_scenario(sc, opts)  # type: ignore[arg-type]
+    result = run_scenario(sc, opts)
     return result, result.run_dir
 
 
@@ -76,12 +77,12 @@ def test_process_and_network_faults_pass_and_leave_nothing(tmp_path: Path) -> No
                  "scenario.yaml", "ledger.jsonl"):
         assert (run_dir / name).exists(), name
     history = read_history(run_dir / "history.jsonl")
-    faults = [r for r in history if r.kind == "fault"]
+    faults = [r for r in history if isinstance(r, FaultRecord)]
     assert {(f.fault, f.phase) for f in faults} >= {("kill", "start"), ("kill", "end"),
                                                     ("partition", "start"), ("partition", "end"),
                                                     ("pause", "end"), ("scale", "start")}
     assert not any("error" in f.detail for f in faults), [f.detail for f in faults]
-    phases = [r.phase for r in history if r.kind == "phase"]
+    phases = [r.phase for r in history if isinstance(r, PhaseRecord)]
     assert phases == ["up", "steady", "load", "heal", "drain", "readback", "check"]
     assert sum(1 for r in history if r.kind == "sample") > 20
     scale = next(f for f in faults if f.fault == "scale")

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import redis
 
@@ -98,3 +99,13 @@ class Process:
             self.proc.wait()
         self.log.close()
         os.unlink(self.log.name)
+
+
+def wait_for_gateway(url: str, *, timeout: float = 20.0) -> str:
+    """Block until a gateway at url answers (gunicorn takes a moment on a busy machine)."""
+    import requests
+
+    with requests.Session() as http:
+        wait_until(lambda: http.get(url + "/queues", timeout=1).status_code == 200, timeout=timeout,
+                   message=f"the gateway at {url} to answer")
+    return url

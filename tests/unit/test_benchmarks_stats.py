@@ -74,4 +74,5 @@ def test_cli_names_unknown_systems() -> None:
         parse_args(["--only", "nosuch"])
     args = parse_args(["--quick"])
     assert args.runs == 1 and args.systems == ["taskq-client", "taskq-http"]
-    assert args.md.endswith("benchmarks.md")
+    assert args.out == "reports/benchmarks/quick.json" and args.md == "reports/benchmarks/quick.md"
+    assert parse_args([]).md == "docs/benchmarks.md"

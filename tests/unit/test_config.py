@@ -68,9 +68,10 @@ def test_unparseable_value_is_named_with_what_would_be_valid(name: str, raw: str
 
 def test_every_bad_value_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.from_env({"GATEWAY_PORT": "x", "WORKER_CONCURRENCY": "many", "DURABLE_ACK": "2"})
+        Settings.from_env({"GATEWAY_PORT": "x", "WORKER_CONCURRENCY": "many", "DURABLE_ACK": "2",
+                           "MAX_BATCH": "0", "RESULT_TTL_S": "-1"})
     message = str(info.value)
-    for name in ("GATEWAY_PORT", "WORKER_CONCURRENCY", "DURABLE_ACK"):
+    for name in ("GATEWAY_PORT", "WORKER_CONCURRENCY", "DURABLE_ACK", "MAX_BATCH", "RESULT_TTL_S"):
         assert name in message
 
 

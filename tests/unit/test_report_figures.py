@@ -9,7 +9,14 @@ from report_helpers import write_run
 from harness.report.build import figure_blocks
 from harness.report.faultsummary import fault_impacts
 from harness.report.figures_tasks import gantt_figure, worker_load_figure
-from harness.report.figures_time import Axis, fault_bands, latency_figure, queue_figure, throughput_figure, workers_figure
+from harness.report.figures_time import (
+    Axis,
+    fault_bands,
+    latency_figure,
+    queue_figure,
+    throughput_figure,
+    workers_figure,
+)
 from harness.report.rundata import load_run
 from harness.report.series import completion_times, fault_spans, load_window, phase_marks, timebase
 from harness.report.style import PRIORITY_COLORS, worker_color
@@ -120,3 +127,22 @@ def test_figures_are_built_without_tasks_from_samples_only(tmp_path: Path) -> No
     assert set(blocks) == {"throughput", "queues", "workers", "redis"}
     completed = next(t for t in blocks["throughput"].figure.data if t.name == "completed/s")
     assert sum(completed.y) > 0  # from the sampler's completed counter
+
+
+def test_latency_and_throughput_limits_of_checks_are_drawn(axis) -> None:
+    from harness.report.figures_time import limit_lines
+    from harness.report.rundata import Run
+    results = {"checks": [
+        {"name": "p99_latency_ms", "passed": False, "expected": "<= 3000", "observed": 4100.0},
+        {"name": "p95_latency_ms[high]", "passed": True, "expected": 800, "observed": 300.0},
+        {"name": "throughput_min", "passed": True, "expected": ">= 5/s", "observed": 9.1},
+        {"name": "no_lost_tasks", "passed": True, "expected": {"lost": 0}}]}
+    lines = limit_lines(results)
+    assert [(y, c) for y, _, c, _ in lines["latency"]] == [(3000.0, "#30343f"), (800.0, PRIORITY_COLORS["high"])]
+    assert lines["throughput"][0][0] == 5.0
+    run = Run(meta={}, scenario={}, history=[], tasks=[], results=results)
+    fig = latency_figure(run, axis)
+    hlines = [s for s in fig.layout.shapes if s.type == "line" and s.y0 == s.y1]
+    assert {s.y0 for s in hlines} == {3000.0, 800.0}
+    assert any("FAILED" in (a.text or "") for a in fig.layout.annotations)
+    assert any(s.y0 == 5.0 for s in throughput_figure(run, axis).layout.shapes)

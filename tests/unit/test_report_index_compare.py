@@ -46,3 +46,12 @@ def test_compare_page_shows_both_runs_and_the_change(root: Path, tmp_path: Path)
     assert re.findall(r'data-fig="([^"]+)"', page) == ["cmp-throughput", "cmp-p99", "cmp-queued", "cmp-workers"]
     assert re.search(r"<td>p99 latency</td>.*?%</td>", page, re.S)
     assert "../../" in page  # relative link to each run's report
+
+
+def test_index_trends_draw_a_sparkline_per_scenario_with_several_runs(root: Path) -> None:
+    page = update_index(root).read_text()
+    trends = page[page.index("<h2>Scenarios</h2>"):page.index("<h2>Runs</h2>")]
+    kill = re.search(r"<b>kill</b>.*?</tr>", trends, re.S).group(0)
+    scale = re.search(r"<b>scale</b>.*?</tr>", trends, re.S).group(0)
+    assert kill.count("<polyline") == 2 and ">1/3<" in kill  # 2 finished runs (1 passed) + 1 incomplete
+    assert "<polyline" not in scale  # one run: nothing to draw

@@ -50,7 +50,7 @@ def test_every_figure_has_a_div_and_its_data(page: str) -> None:
     ids = re.findall(r'<div class="figure" data-fig="([^"]+)"', page)
     assert ids == ["throughput", "queues", "workers", "latency", "redis", "worker-rate", "worker-load", "gantt"]
     for i in ids:
-        blob = re.search(r'id="fig-data-%s">(.*?)</script>' % re.escape(i), page, re.S).group(1)
+        blob = re.search(r'id="fig-data-' + re.escape(i) + r'">(.*?)</script>', page, re.S).group(1)
         assert json.loads(blob.replace("<\\/", "</"))["data"]
 
 
@@ -109,3 +109,44 @@ def test_figures_use_only_trace_types_of_the_basic_bundle(failing_run: Path) -> 
     from harness.report.rundata import load_run
     types = {t.type for b in figure_blocks(load_run(failing_run)) for t in b.figure.data}
     assert types <= {"scatter", "bar"}, f"{types}: the vendored plotly.js 'basic' bundle cannot draw these"
+
+
+def test_rerun_command_narrows_the_recorded_command_to_this_scenario() -> None:
+    from harness.report.rundata import Run
+    from harness.report.sections import rerun_command
+    run = Run(meta={"backend": "docker", "seed": 42, "command": ["/x/harness/__main__.py", "run", "--out", "r",
+                                                                 "scenarios/a.yaml", "scenarios/zombie.yaml"]},
+              scenario={"name": "zombie"}, history=[], tasks=[], results=None)
+    assert rerun_command(run) == "harness run scenarios/zombie.yaml --backend docker --seed 42"
+    bare = Run(meta={}, scenario={"name": "x"}, history=[], tasks=[], results=None, run_dir=Path("/r/x/1"))
+    assert rerun_command(bare) == "harness run /r/x/1/scenario.yaml --backend local"
+
+
+def test_odd_but_legal_records_do_not_break_the_report() -> None:
+    """Sampler gaps (None memory, no leader, worker lists), unknown submits, an unfinished
+    task and a fault without id: the page still renders every section."""
+    from harness.report import render_report
+    from harness.report.rundata import Run
+    e0 = 1_700_000_000.0
+    history = [
+        {"kind": "phase", "t": 0.0, "phase": "load"},
+        {"kind": "submit", "t": 0.1, "t_done": None, "key": "k1", "type": "sleep", "priority": "high",
+         "outcome": "info", "id": None, "error": "timeout"},
+        {"kind": "submit", "t": 0.2, "t_done": 0.25, "key": "k2", "type": "sleep", "priority": "low",
+         "outcome": "ok", "id": "a", "error": None},
+        {"kind": "sample", "t": 0.5, "queues": {}, "leased": 0, "delayed": 0, "dead": 0, "workers": ["worker-1"],
+         "leader": None, "stats": {}, "memory": None, "ops_per_sec": None},
+        {"kind": "fault", "t": 1.0, "phase": "start", "fault": "latency", "target": "worker-1", "id": None},
+        {"kind": "sample", "t": 1.5, "queues": {"low": 1}, "leased": 1, "delayed": 0, "dead": 0, "workers": 0,
+         "leader": "worker-1", "stats": {"completed": 0}, "memory": 1000, "ops_per_sec": 3.0},
+    ]
+    tasks = [{"id": "a", "status": "running", "priority": "low", "submitted_at": e0 + 0.22, "started_at": e0 + 0.3,
+              "finished_at": None, "worker": "worker-1", "events": [
+                  {"t": e0 + 0.22, "event": "submitted"}, {"t": e0 + 0.3, "event": "claimed", "worker": "worker-1",
+                                                           "token": 1}]},
+             {"id": "b", "status": "queued", "submitted_at": None, "events": []}]
+    run = Run(meta={}, scenario={}, history=history, tasks=tasks, results={"passed": None, "checks": [
+        {"name": "no_lost_tasks", "passed": None, "observed": None, "expected": None, "explanation": "crashed"}]})
+    page = render_report(run)
+    assert "UNKNOWN" in page and "unnamed scenario" in page
+    assert len(re.findall(r'<div class="figure" data-fig=', page)) == 8

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 from report_helpers import EPOCH0, hand_run, task
 
-from harness.report.series import (Timebase, binned_percentiles, clock_offset, fault_spans,
-                                   phase_marks, rate, timebase)
+from harness.report.series import Timebase, binned_percentiles, clock_offset, fault_spans, phase_marks, rate, timebase
 
 
 def test_clock_offset_comes_from_matched_submits_not_the_wall_clock() -> None:
@@ -58,3 +57,10 @@ def test_timebase_keeps_bins_bounded_for_long_runs() -> None:
     history = [{"kind": "sample", "t": float(t)} for t in range(0, 3600, 10)]
     tb = timebase(hand_run(history=history))
     assert tb.n_bins <= 400 and tb.t1 == pytest.approx(3590.0)
+
+
+def test_one_shot_faults_without_an_end_are_instantaneous() -> None:
+    history = [{"kind": "fault", "t": 4.0, "phase": "start", "fault": "flood", "target": "", "id": "f1"},
+               {"kind": "fault", "t": 6.0, "phase": "start", "fault": "latency", "target": "worker-1", "id": "f2"}]
+    spans = {s.id: s for s in fault_spans(hand_run(history=history))}
+    assert spans["f1"].end == 4.0 and spans["f2"].end is None

@@ -54,3 +54,15 @@ def test_select_gantt_puts_named_tasks_first_and_respects_the_limit() -> None:
     assert len(ids) == 20 and sel.named == 2 and sel.eventful == 1
     assert {"t007", "t199", "t150"} <= set(ids)
     assert ids == sorted(ids)  # shown in submit order
+
+
+def test_records_without_events_still_give_attempts_and_loads() -> None:
+    """GET /tasks may return records without their event history: fall back to the fields."""
+    bare = {"id": "b1", "status": "succeeded", "worker": "worker-2", "token": 1, "failures": 1,
+            "submitted_at": EPOCH0, "started_at": EPOCH0 + 1, "finished_at": EPOCH0 + 2.5}
+    (a,) = attempts(bare, EPOCH0)
+    assert (a.worker, a.start, a.end, a.applied) == ("worker-2", 1.0, 2.5, True)
+    (w,) = worker_loads([bare])
+    assert (w.worker, w.succeeded, w.claimed, w.failed) == ("worker-2", 1, 1, 1)
+    from harness.report.tasksview import successes_by_worker
+    assert successes_by_worker([bare, zombie_task()], EPOCH0) == {"worker-2": [2.5], "worker-3": [4.5]}
