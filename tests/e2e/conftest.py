@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -24,8 +25,11 @@ def _docker_problem() -> str | None:
 def docker_ready() -> None:
     problem = _docker_problem()
     if problem:
-        pytest.fail(f"Docker is needed for tests/e2e but {problem}: run scripts/install-docker.sh "
-                    "and scripts/offline-images.sh, or deselect these tests with -m 'not docker'")
+        message = (f"Docker is needed for tests/e2e but {problem}: run scripts/install-docker.sh "
+                   "and scripts/offline-images.sh, or deselect these tests with -m 'not docker'")
+        if os.environ.get("CI") == "true":  # CI provides an engine: its absence is a failure
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
