@@ -1,4 +1,4 @@
-"""`harness`: run, validate, list, report, cleanup. Parses arguments and calls library functions.
+"""`harness`: run, validate, list, report, compare, cleanup. Parses arguments and calls library functions.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 bad scenario file or usage, 3 the system
 could not be brought up or torn down (130 when interrupted; teardown has still run).
@@ -48,6 +48,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", type=Path, help="also write one JUnit XML for all scenarios")
     run.add_argument("--keep-up", action="store_true", help="leave the system running afterwards")
     run.add_argument("--state-dir", type=Path, help="ledgers of runs (default $HARNESS_STATE_DIR or .harness)")
+    run.add_argument("--baseline", type=Path, metavar="FILE_OR_DIR",
+                     help="compare throughput, p99 and recovery with a baseline: a results.json, a run "
+                          "directory, or a reports/ folder (the newest run of the same scenario)")
+    run.add_argument("--baseline-threshold", type=float, default=0.20, metavar="FRACTION",
+                     help="regression beyond this fraction fails a check (default 0.20 = 20 %%)")
+    cmp = sub.add_parser("compare", help="side-by-side page of two runs")
+    cmp.add_argument("run_a", type=Path)
+    cmp.add_argument("run_b", type=Path)
+    cmp.add_argument("--out", type=Path, help="HTML file to write (default: RUN_B/compare.html)")
     val = sub.add_parser("validate", help="check scenario files without running anything")
     val.add_argument("files", nargs="+", type=Path)
     val.add_argument("--backend", choices=BACKEND_NAMES, help="also check what this backend can do")
@@ -155,8 +164,38 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _baselines(path: Path | None, scenarios: Sequence[Any]) -> tuple[dict[str, Any], list[str]]:
+    """The baseline results of each scenario, or errors naming what is wrong with --baseline."""
+    from harness.report import load_baseline
+    found: dict[str, Any] = {}
+    errors: list[str] = []
+    if path is None:
+        return found, errors
+    for s in scenarios:
+        source = path
+        if path.is_dir() and (path / s.name).is_dir():  # a reports/ folder: newest run of this scenario
+            runs = sorted(d for d in (path / s.name).iterdir() if (d / "results.json").is_file())
+            source = runs[-1] if runs else path / s.name
+        try:
+            base = load_baseline(source)
+        except ValueError as exc:
+            errors.append(f"--baseline: {exc}")
+            continue
+        if base.get("scenario") not in (None, s.name):
+            errors.append(f"--baseline: {source} is a run of {base.get('scenario')!r}, not {s.name!r}; "
+                          "pass a run of the same scenario or a reports/ folder")
+            continue
+        found[s.name] = base
+    return found, errors
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     scenarios, errors = _load(args.files, args.backend)
+    if not 0 <= args.baseline_threshold < 10:
+        errors.append(f"--baseline-threshold {args.baseline_threshold:g} is out of range; "
+                      "give a fraction such as 0.2 for 20 %")
+    baselines, baseline_errors = _baselines(args.baseline, scenarios)
+    errors += baseline_errors
     if errors:
         return _bad(errors)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -166,6 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for s in scenarios:
             opts = RunOptions(backend=_backend_for(args.backend, s), out=args.out, seed=args.seed,
                               keep_up=args.keep_up, state_dir=args.state_dir,
+                              baseline=baselines.get(s.name), baseline_threshold=args.baseline_threshold,
                               on_progress=display, say=_say)
             results.append(run_scenario(s, opts))
             display.close()
@@ -220,6 +260,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.report import compare_runs
+    for run_dir in (args.run_a, args.run_b):
+        if not (run_dir / "results.json").is_file():
+            console.print(f"error: {run_dir} is not a finished run directory (no results.json); "
+                          "pass reports/<scenario>/<timestamp>", markup=False)
+            return EXIT_BAD_INPUT
+    out = args.out or args.run_b / "compare.html"
+    console.print(f"wrote {compare_runs(args.run_a, args.run_b, out)}", markup=False)
+    return EXIT_PASS
+
+
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from harness.cleanup import cleanup_leftovers
     from harness.ledger import state_dir
@@ -234,7 +286,7 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
-               "report": cmd_report, "cleanup": cmd_cleanup}[args.command]
+               "report": cmd_report, "compare": cmd_compare, "cleanup": cmd_cleanup}[args.command]
     return handler(args)
 
 

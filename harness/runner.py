@@ -64,6 +64,8 @@ class RunOptions:
     keep_up: bool = False
     junit: Path | None = None
     state_dir: Path | None = None
+    baseline: dict[str, Any] | None = None  # results.json of a run to compare key figures with
+    baseline_threshold: float = 0.20
     on_progress: Callable[[Progress], None] | None = None
     say: Callable[[str], None] = lambda _: None
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -219,6 +221,12 @@ class Run:
         checks = run_checks(self.scenario, history, tasks, wall_start=self.wall_start)
         doc = results_document(self.scenario, checks, history=history, tasks=tasks,
                                meta=self.meta(), wall_start=self.wall_start)
+        if self.opts.baseline is not None:
+            from harness.report import baseline_checks
+            checks += [CheckResult(**c) for c in baseline_checks(doc, self.opts.baseline,
+                                                                 threshold=self.opts.baseline_threshold)]
+            doc = results_document(self.scenario, checks, history=history, tasks=tasks,
+                                   meta=self.meta(), wall_start=self.wall_start)
         write_results(self.run_dir / "results.json", doc)
         junit.write(self.run_dir / "junit.xml", self.scenario.name, checks,
                     duration=self.clock())

@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import redis
 import requests
 
-import docker
 from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
 from harness.backends.compose import COMPOSE_FILE, Compose, compose_down, leftovers, write_override
 from harness.backends.procs import ProcessError, free_port, wait_until
