@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=Path, metavar="FILE_OR_DIR",
                      help="compare throughput, p99 and recovery with a baseline: a results.json, a run "
                           "directory, or a reports/ folder (the newest run of the same scenario)")
-    run.add_argument("--baseline-threshold", type=float, default=0.20, metavar="FRACTION",
-                     help="regression beyond this fraction fails a check (default 0.20 = 20 %%)")
+    run.add_argument("--baseline-threshold", type=float, metavar="FRACTION",
+                     help="regression beyond this fraction fails a check (default: the scenario's "
+                          "baseline.threshold, else 0.20 = 20 %%)")
     cmp = sub.add_parser("compare", help="side-by-side page of two runs")
     cmp.add_argument("run_a", type=Path)
     cmp.add_argument("run_b", type=Path)
@@ -189,9 +190,15 @@ def _baselines(path: Path | None, scenarios: Sequence[Any]) -> tuple[dict[str, A
     return found, errors
 
 
+def _threshold(flag: float | None, scenario: Any) -> float:
+    if flag is not None:
+        return flag
+    return scenario.baseline.threshold if scenario.baseline is not None else 0.20
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     scenarios, errors = _load(args.files, args.backend)
-    if not 0 <= args.baseline_threshold < 10:
+    if args.baseline_threshold is not None and not 0 <= args.baseline_threshold < 10:
         errors.append(f"--baseline-threshold {args.baseline_threshold:g} is out of range; "
                       "give a fraction such as 0.2 for 20 %")
     baselines, baseline_errors = _baselines(args.baseline, scenarios)
@@ -205,7 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for s in scenarios:
             opts = RunOptions(backend=_backend_for(args.backend, s), out=args.out, seed=args.seed,
                               keep_up=args.keep_up, state_dir=args.state_dir,
-                              baseline=baselines.get(s.name), baseline_threshold=args.baseline_threshold,
+                              baseline=baselines.get(s.name),
+                              baseline_threshold=_threshold(args.baseline_threshold, s),
                               on_progress=display, say=_say)
             results.append(run_scenario(s, opts))
             display.close()
