@@ -27,7 +27,8 @@ COLUMNS: dict[str, list[tuple[str, str, str, str]]] = {
               ("short_duplicates", "short: duplicates", "{:.0f}", "lower")],
     "priority": [("high_wait_p50_ms", "high wait p50 ms", "{:.1f}", "lower"),
                  ("low_wait_p50_ms", "low wait p50 ms", "{:,.0f}", "lower"),
-                 ("low_over_high", "low ÷ high", "{:.1f}", "higher")],
+                 ("low_over_high", "low ÷ high", "{:.1f}", "higher"),
+                 ("lows_queued_when_high_sent", "lows still queued when highs sent", "{:,.0f}", "higher")],
 }
 RATIO_METRICS = [("drain", "drain_per_s"), ("drain", "enqueue_per_s"), ("latency", "p50_ms"),
                  ("latency", "p99_ms"), ("crash", "default_recovery_s"),
@@ -66,15 +67,20 @@ def ratios(records: list[dict], ours: list[str], peers: list[str]) -> dict:
     return out
 
 
+def _missing(value: object) -> bool:
+    """NaN in memory, null once written to JSON: a figure never reached (e.g. past the cap)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def cell(entry: dict | None, fmt: str) -> str:
     if not entry or entry.get("median") is None:
         vals = (entry or {}).get("values") or []
-        return "never (cap)" if vals and all(isinstance(v, float) and math.isnan(v) for v in vals) else "–"
+        return "never (cap)" if vals and all(_missing(v) for v in vals) else "–"
     med, lo, hi = entry["median"], entry["min"], entry["max"]
     text = fmt.format(med)
     if entry["runs"] > 1 and (lo != med or hi != med):
         text += f" ({fmt.format(lo)}–{fmt.format(hi)})"
-    nan_runs = sum(1 for v in entry.get("values", []) if isinstance(v, float) and math.isnan(v))
+    nan_runs = sum(1 for v in entry.get("values", []) if _missing(v))
     if nan_runs:
         text += f"; {nan_runs} run(s) never"
     return text

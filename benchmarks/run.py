@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                  "reports/benchmarks/quick.json, which git ignores)")
     p.add_argument("--md", help="Markdown file for the tables (default: --out with .md)")
     p.add_argument("--peers-venv", default=os.environ.get("PEERS_VENV", str(DEFAULT_VENV)))
+    p.add_argument("--merge", action="store_true",
+                   help="keep what --out already holds and replace only the systems/scenarios measured now")
     p.add_argument("--skip-setup", action="store_true", help="do not run benchmarks/setup_peers.sh")
     args = p.parse_args(argv)
     known = (*OURS, *PEERS)
@@ -91,6 +93,7 @@ def machine() -> str:
 
 def measure(args: argparse.Namespace, launcher: Launcher, log) -> dict:
     sizes = Sizes.quick() if args.quick else Sizes()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     records: list[dict] = []
     ceilings: list[dict] = []
     with RedisServer(launcher=launcher) as server:
@@ -108,19 +111,39 @@ def measure(args: argparse.Namespace, launcher: Launcher, log) -> dict:
                                  "metrics": ceiling.run(port=server.port, requests=sizes.ceiling_requests)})
             for sut in systems:
                 records += measure_system(sut, r, sizes, run, args.scenario_list, log)
-    ours = [s for s in args.systems if s in OURS]
-    peers = [s for s in args.systems if s in PEERS]
-    return {
-        "meta": {"command": "python -m benchmarks.run " + shlex.join(sys.argv[1:]),
-                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
-                 "machine": machine(), "versions": versions, "runs": args.runs, "quick": args.quick,
-                 "sizes": asdict(sizes), "systems": args.systems,
-                 "settings": {s.name: list(s.settings) for s in systems},
-                 "note": "other processes share this 2-core machine; see each record's loadavg"},
-        "records": records, "ceiling": ceilings,
-        "summary": report.summarise(records), "ceiling_summary": report.ceiling_summary(ceilings),
-        "ratios": report.ratios(records, ours, peers),
-    }
+    meta = {"command": "python -m benchmarks.run " + shlex.join(sys.argv[1:]),
+            "started": started, "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": machine(), "versions": versions, "runs": args.runs, "quick": args.quick,
+            "sizes": asdict(sizes), "systems": args.systems,
+            "settings": {s.name: list(s.settings) for s in systems},
+            "note": "other processes share this 2-core machine; see each record's loadavg"}
+    return finish(meta, records, ceilings)
+
+
+def finish(meta: dict, records: list[dict], ceilings: list[dict]) -> dict:
+    """The result document: raw records plus summaries and ratios computed from them."""
+    ours = [s for s in meta["systems"] if s in OURS]
+    peers = [s for s in meta["systems"] if s in PEERS]
+    return {"meta": meta, "records": records, "ceiling": ceilings,
+            "summary": report.summarise(records), "ceiling_summary": report.ceiling_summary(ceilings),
+            "ratios": report.ratios(records, ours, peers)}
+
+
+def merge(old: dict, new: dict) -> dict:
+    """Replace in `old` what `new` re-measured (per system and scenario); keep the rest.
+
+    Ratios stay run by run: run i of a re-measured scenario is paired with run i of the others.
+    """
+    remeasured = {(r["system"], r["scenario"]) for r in new["records"]}
+    records = [r for r in old["records"] if (r["system"], r["scenario"]) not in remeasured]
+    records += new["records"]
+    ceilings = new["ceiling"] or old["ceiling"]
+    meta = dict(old["meta"])
+    meta["command"] = f"{old['meta']['command']}; then {new['meta']['command']}"
+    meta["systems"] = list(dict.fromkeys([*old["meta"]["systems"], *new["meta"]["systems"]]))
+    meta["settings"] = {**old["meta"].get("settings", {}), **new["meta"]["settings"]}
+    meta["runs"] = max(old["meta"]["runs"], new["meta"]["runs"])
+    return finish(meta, records, ceilings)
 
 
 def measure_system(sut: SystemUnderTest, r: redis.Redis, sizes: Sizes, run: int,
@@ -198,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         launcher.stop_all()
     out = Path(args.out)
+    if args.merge and out.exists():
+        result = merge(json.loads(out.read_text()), result)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(_no_nan(result), indent=1, default=str) + "\n")
     write_markdown(Path(args.md), report.markdown(result))

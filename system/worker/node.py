@@ -24,6 +24,7 @@ from system.worker.execution import Attempt, failure, run_attempt
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
 ACK_BATCH = 256
+MAX_UNACKED = 1024  # outcomes held while Redis does not answer, before claiming pauses
 # Test hook, not a setting: TQ_CRASH_AT=after_claim|before_ack|after_ack makes the process die
 # at that point as if SIGKILLed (tests/integration/test_crash_points.py). Unset in production.
 CRASH_AT = os.environ.get("TQ_CRASH_AT", "")
@@ -52,7 +53,11 @@ class WorkerNode:
         self.processed = 0
         self.failed = 0
         self._lock = threading.Lock()
-        self._attempts: dict[str, Attempt] = {}
+        self._attempts: dict[str, Attempt] = {}  # held leases: running or waiting for their ack
+        self._running = 0  # handlers executing now: what WORKER_CONCURRENCY bounds
+        # claim in batches: wait for half the slots while others still run (one round trip
+        # per several tasks), but never idle a slot when nothing runs
+        self._claim_at = max(1, self.concurrency // 2)
         self._outcomes: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{self.worker_id}-task")
 
@@ -93,8 +98,8 @@ class WorkerNode:
         errors = 0
         while not self.stopping.is_set():
             self.slot_freed.clear()
-            free = self.concurrency - len(self._attempts)
-            if free <= 0:
+            free = self._free_slots()
+            if free <= 0 or (free < self._claim_at and self._running):
                 self.slot_freed.wait(0.5)
                 continue
             try:
@@ -113,6 +118,12 @@ class WorkerNode:
                 log.warning("%s: claim failed (%s); retrying", self.worker_id, exc)
                 self.stopping.wait(min(2.0, 0.05 * 2 ** errors))
 
+    def _free_slots(self) -> int:
+        """A slot frees when its handler returns, not when Redis confirms the ack, so the next
+        claim overlaps the previous batch's ack; unacked outcomes are still capped (Redis down)."""
+        with self._lock:
+            return min(self.concurrency - self._running, MAX_UNACKED - len(self._attempts))
+
     def _idle(self) -> bool:
         depths = self.broker.queue_depths()
         return not self._attempts and not any(depths[k] for k in ("high", "normal", "low", "leased", "delayed"))
@@ -121,15 +132,21 @@ class WorkerNode:
         attempt = Attempt(claim=claim, deadline=time.monotonic() + claim.timeout)
         with self._lock:
             self._attempts[claim.id] = attempt
+            self._running += 1
         self._pool.submit(self._execute, attempt)
 
     def _execute(self, attempt: Attempt) -> None:
-        outcome = run_attempt(attempt, self.settings)
-        with self._lock:
-            if attempt.reported:
-                return  # already failed by the timeout watchdog; this late result is dropped
-            attempt.reported = True
-        self._outcomes.put(outcome)
+        try:
+            outcome = run_attempt(attempt, self.settings)
+            with self._lock:
+                if attempt.reported:
+                    return  # already failed by the timeout watchdog; this late result is dropped
+                attempt.reported = True
+            self._outcomes.put(outcome)
+        finally:
+            with self._lock:
+                self._running -= 1
+            self.slot_freed.set()
 
     def _drain(self) -> None:
         """Graceful stop: let running tasks finish within the grace period, hand back the rest."""

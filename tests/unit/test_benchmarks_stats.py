@@ -76,3 +76,22 @@ def test_cli_names_unknown_systems() -> None:
     assert args.runs == 1 and args.systems == ["taskq-client", "taskq-http"]
     assert args.out == "reports/benchmarks/quick.json" and args.md == "reports/benchmarks/quick.md"
     assert parse_args([]).md == "docs/benchmarks.md"
+
+
+def test_merge_replaces_only_what_was_measured_again() -> None:
+    from benchmarks.run import finish, merge
+    meta = {"command": "a", "systems": ["taskq-client", "celery"], "runs": 1, "settings": {}}
+    old = finish(meta, [{"run": 0, "system": s, "scenario": sc, "metrics": {"x": 1.0}}
+                        for s in ("taskq-client", "celery") for sc in ("drain", "priority")], [])
+    new = finish({**meta, "command": "b", "systems": ["celery"]},
+                 [{"run": 0, "system": "celery", "scenario": "priority", "metrics": {"x": 2.0}}], [])
+    merged = merge(old, new)
+    assert len(merged["records"]) == 4
+    assert merged["summary"]["celery"]["priority"]["x"]["median"] == 2.0
+    assert merged["summary"]["celery"]["drain"]["x"]["median"] == 1.0
+    assert merged["meta"]["command"] == "a; then b"
+
+
+def test_never_survives_the_trip_through_json() -> None:
+    entry = {"median": None, "runs": 0, "values": [None, None]}
+    assert report.cell(entry, "{:.1f}") == "never (cap)"
