@@ -17,7 +17,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,19 @@ import docker.errors
 import redis
 import requests
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
+from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
 from harness.backends.compose import COMPOSE_FILE, Compose, compose_down, leftovers, write_override
+from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import ProcessError, free_port, wait_until
 from harness.ledger import Ledger
 from harness.toxiproxy import Toxiproxy
 from system.keys import Keys
 
 DOCKER_CAPABILITIES = ALL_FAULTS
-PARTITION_TOXICS = ("partition_up", "partition_down")
 DEFAULT_PASSWORD = "taskq-local-only"
 
 
-class DockerBackend:
+class DockerBackend(ProxiedNetwork):
     name = "docker"
 
     def __init__(self, *, ledger: Ledger, ready_timeout: float = 60.0) -> None:
@@ -239,30 +238,6 @@ class DockerBackend:
     def _proxy(self, node: str) -> str:
         self._container(node)  # UnknownTarget for a bad name
         return f"redis-{node}"
-
-    def add_toxic(self, node: str, *, type: str, stream: str, attributes: Mapping[str, int],
-                  toxicity: float = 1.0, name: str | None = None) -> ToxicHandle:
-        assert self.tp is not None
-        proxy = self._proxy(node)
-        toxic = self.tp.add_toxic(proxy, type=type, stream=stream, toxicity=toxicity,
-                                  attributes=dict(attributes), name=name)
-        return ToxicHandle(proxy=proxy, name=toxic.name)
-
-    def remove_toxic(self, handle: ToxicHandle) -> None:
-        assert self.tp is not None
-        self.tp.remove_toxic(handle.proxy, handle.name)
-
-    def partition(self, node: str) -> None:
-        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream"), strict=True):
-            self.add_toxic(node, type="timeout", stream=stream, attributes={"timeout": 0},
-                           name=name)
-
-    def heal(self, node: str) -> None:
-        assert self.tp is not None
-        proxy = self._proxy(node)
-        for toxic in self.tp.toxics(proxy):
-            self.tp.remove_toxic(proxy, toxic)
-        self.tp.set_enabled(proxy, True)
 
     def heal_network(self) -> list[str]:
         if self.tp is None:

@@ -21,24 +21,23 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Mapping
 from pathlib import Path
 
 import redis
 import requests
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
+from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
 from harness.backends.local_infra import RedisCluster, start_toxiproxy
+from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import Child, ProcessError, Supervisor, free_port, wait_until
 from harness.ledger import Ledger
 from harness.toxiproxy import Toxiproxy, ToxiproxyError
 from system.keys import Keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PARTITION_TOXICS = ("partition_up", "partition_down")
 
 
-class LocalBackend:
+class LocalBackend(ProxiedNetwork):
     name = "local"
 
     def __init__(self, *, ledger: Ledger, python: str = sys.executable,
@@ -212,30 +211,6 @@ class LocalBackend:
             raise UnknownTarget(f"no node {node!r}; known: {['gateway', *self.known_workers()]}")
         assert self.tp is not None
         return f"redis-{node}"
-
-    def add_toxic(self, node: str, *, type: str, stream: str, attributes: Mapping[str, int],
-                  toxicity: float = 1.0, name: str | None = None) -> ToxicHandle:
-        assert self.tp is not None
-        proxy = self._proxy(node)
-        toxic = self.tp.add_toxic(proxy, type=type, stream=stream, toxicity=toxicity,
-                                  attributes=dict(attributes), name=name)
-        return ToxicHandle(proxy=proxy, name=toxic.name)
-
-    def remove_toxic(self, handle: ToxicHandle) -> None:
-        assert self.tp is not None
-        self.tp.remove_toxic(handle.proxy, handle.name)
-
-    def partition(self, node: str) -> None:
-        for name, stream in zip(PARTITION_TOXICS, ("upstream", "downstream"), strict=True):
-            self.add_toxic(node, type="timeout", stream=stream, attributes={"timeout": 0},
-                           name=name)
-
-    def heal(self, node: str) -> None:
-        assert self.tp is not None
-        proxy = self._proxy(node)
-        for toxic in self.tp.toxics(proxy):
-            self.tp.remove_toxic(proxy, toxic)
-        self.tp.set_enabled(proxy, True)
 
     def heal_network(self) -> list[str]:
         if self.tp is None:
