@@ -60,9 +60,11 @@ def ratios(records: list[dict], ours: list[str], peers: list[str]) -> dict:
         for peer in peers:
             row = {}
             for scenario, metric in RATIO_METRICS:
-                s = pairwise_ratios(per_run.get((mine, scenario, metric), {}),
-                                    per_run.get((peer, scenario, metric), {}))
-                row[f"{scenario}.{metric}"] = s.as_dict() if s else None
+                mine_runs, theirs = per_run.get((mine, scenario, metric), {}), per_run.get((peer, scenario, metric), {})
+                s = pairwise_ratios(mine_runs, theirs)
+                never = (any(not _missing(v) for v in mine_runs.values()) and bool(theirs)
+                         and all(_missing(v) for v in theirs.values()))
+                row[f"{scenario}.{metric}"] = s.as_dict() if s else ({"note": "peer never"} if never else None)
             out.setdefault(mine, {})[peer] = row
     return out
 
@@ -73,6 +75,8 @@ def _missing(value: object) -> bool:
 
 
 def cell(entry: dict | None, fmt: str) -> str:
+    if entry and "note" in entry:
+        return entry["note"]
     if not entry or entry.get("median") is None:
         vals = (entry or {}).get("values") or []
         return "never (cap)" if vals and all(_missing(v) for v in vals) else "–"
@@ -89,7 +93,8 @@ def cell(entry: dict | None, fmt: str) -> str:
 def markdown(result: dict) -> str:
     """The results section: one table per scenario, the ceiling, ratios and the load."""
     summary, meta = result["summary"], result["meta"]
-    lines = [f"Command: `{meta['command']}`  ", f"Date: {meta['started']}; machine: {meta['machine']}  ",
+    when = f"{meta['started']} to {meta.get('finished', '?')}"
+    lines = [f"Command: `{meta['command']}`  ", f"Date: {when}; machine: {meta['machine']}  ",
              f"Each cell: median of {meta['runs']} run(s) (min–max). Load averages below.", ""]
     systems = [s for s in meta["systems"] if s in summary]
     for scenario, cols in COLUMNS.items():

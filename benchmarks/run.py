@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--peers-venv", default=os.environ.get("PEERS_VENV", str(DEFAULT_VENV)))
     p.add_argument("--merge", action="store_true",
                    help="keep what --out already holds and replace only the systems/scenarios measured now")
+    p.add_argument("--render", action="store_true",
+                   help="measure nothing: recompute summaries and the Markdown from the JSON in --out")
     p.add_argument("--skip-setup", action="store_true", help="do not run benchmarks/setup_peers.sh")
     args = p.parse_args(argv)
     known = (*OURS, *PEERS)
@@ -143,6 +145,7 @@ def merge(old: dict, new: dict) -> dict:
     meta["systems"] = list(dict.fromkeys([*old["meta"]["systems"], *new["meta"]["systems"]]))
     meta["settings"] = {**old["meta"].get("settings", {}), **new["meta"]["settings"]}
     meta["runs"] = max(old["meta"]["runs"], new["meta"]["runs"])
+    meta["finished"] = new["meta"].get("finished")
     return finish(meta, records, ceilings)
 
 
@@ -204,6 +207,12 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        old = json.loads(Path(args.out).read_text())
+        result = finish(old["meta"], old["records"], old["ceiling"])
+        Path(args.out).write_text(json.dumps(_no_nan(result), indent=1, default=str) + "\n")
+        write_markdown(Path(args.md), report.markdown(result))
+        return 0
     if any(s in PEERS for s in args.systems) and not args.skip_setup:
         subprocess.run(["bash", str(ROOT / "benchmarks" / "setup_peers.sh"), args.peers_venv], check=True)
     signal.signal(signal.SIGTERM, _interrupt)

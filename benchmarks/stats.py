@@ -7,18 +7,13 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from harness.stats import percentile as _percentile
+
 
 def percentile(values: Iterable[float], q: float) -> float:
-    """Linear-interpolated percentile (q in 0..100); NaN for no values."""
-    data = sorted(values)
-    if not data:
-        return math.nan
-    if not 0 <= q <= 100:
-        raise ValueError(f"percentile q must be within 0..100, got {q}")
-    pos = (len(data) - 1) * q / 100.0
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+    """harness.stats.percentile (one definition), with NaN for no values as JSON-free tables want."""
+    value = _percentile(values, q)
+    return math.nan if value is None else value
 
 
 @dataclass(frozen=True)

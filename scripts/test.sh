@@ -5,7 +5,8 @@
 #      elsewhere they skip unless CI=true, where a missing engine is a failure),
 #   2. the chaos regression suite: every shipped scenario on the local backend, and on the
 #      Docker backend when an engine answers,
-#   3. a smoke run of the benchmark (proves it works; asserts nothing about speed).
+#   (the benchmark's smoke run, `python -m benchmarks.run --quick`, is one of the pytest tests:
+#   tests/integration/test_benchmarks_quick.py; it asserts nothing about speed).
 # Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,6 @@ if docker info >/dev/null 2>&1; then
 elif [ "${CI:-}" = "true" ]; then
   failed+=("docker chaos suite: no Docker engine answers")
 fi
-if [ -f benchmarks/run.py ]; then run python3 -m benchmarks.run --quick --out "$out/benchmark-smoke.json"; fi
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

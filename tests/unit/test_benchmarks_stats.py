@@ -14,7 +14,7 @@ def test_percentile_interpolates_and_rejects_bad_q() -> None:
     assert stats.percentile([1, 2, 3, 4], 50) == 2.5
     assert stats.percentile([5], 99) == 5
     assert math.isnan(stats.percentile([], 50))
-    with pytest.raises(ValueError, match="0..100"):
+    with pytest.raises(ValueError, match="from 0 to 100"):
         stats.percentile([1], 101)
 
 
