@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 
 import requests
 
+from harness.backends.compose import env_file_values
+
 ROOT = Path(__file__).resolve().parents[2]
-OFFLINE_ENV = ROOT / "docker" / "offline.env"
 T = TypeVar("T")
 
 # Short timings so that lease expiry and failover happen within a test's time.
@@ -50,18 +51,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def offline_env() -> dict[str, str]:
-    """KEY=value lines of docker/offline.env (quotes stripped); empty when absent."""
-    if not OFFLINE_ENV.exists():
-        return {}
-    out = {}
-    for line in OFFLINE_ENV.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            out[key.strip()] = value.strip().strip('"')
-    return out
-
-
 class Stack:
     """`docker compose -p <project>` for one test, with its gateway and Toxiproxy clients."""
 
@@ -69,7 +58,7 @@ class Stack:
         self.project = f"taskq-e2e-{uuid.uuid4().hex[:8]}"
         self.gateway_port = free_port()
         self.toxiproxy_port = free_port()
-        self.env = {**os.environ, **{k: v for k, v in offline_env().items() if k not in os.environ},
+        self.env = {**os.environ, **{k: v for k, v in env_file_values().items() if k not in os.environ},
                     **FAST_TIMINGS, **(env or {}),
                     "GATEWAY_HOST_PORT": str(self.gateway_port),
                     "TOXIPROXY_HOST_PORT": str(self.toxiproxy_port)}
