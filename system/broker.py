@@ -19,7 +19,7 @@ from system.connection import connect
 from system.errors import BrokerUnavailable, Conflict, NotDurable, NotFound, TaskQueueError
 from system.keys import PRIORITIES, Keys
 from system.metrics import LATENCY_BUCKETS_MS
-from system.model import TaskSpec, task_record
+from system.model import TaskSpec, is_task_id, task_record
 from system.scripts import Scripts
 
 COUNTERS = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
@@ -115,6 +115,7 @@ class Broker:
                       [*self.keys.queues, self.keys.dead, self.keys.stats, self.keys.wakeup], [])
 
     def _outcome(self, script: Any, task_id: str, keys: list[str], extra: list[Any]) -> None:
+        _known_shape(task_id)
         with translated_errors():
             verdict, status = script(keys=keys, args=[*self._base, task_id, *extra])
         if verdict == "missing":
@@ -125,6 +126,7 @@ class Broker:
 
     # --- observers -------------------------------------------------------------------
     def get(self, task_id: str) -> dict[str, Any]:
+        _known_shape(task_id)
         with translated_errors():
             pipe = self.client.pipeline(transaction=False)
             pipe.hgetall(self.keys.task(task_id))
@@ -318,6 +320,11 @@ def leader_instance(worker_id: str) -> str:
 def leader_worker(holder: str | None) -> str | None:
     """The worker id in a leader key value (None when nobody leads)."""
     return holder.rpartition("#")[0] or holder if holder else None
+
+
+def _known_shape(task_id: str) -> None:
+    if not is_task_id(task_id):
+        raise NotFound(f"no task with id {task_id!r}")
 
 
 def _flatten(pairs: Sequence[tuple[str, str]]) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,12 @@ STATUSES = ("queued", "running", "succeeded", "failed", "retry_scheduled", "dead
 TASK_FIELDS = ("type", "data", "priority", "max_retries", "timeout", "idempotency_key")
 MAX_RETRIES_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 200
+TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def is_task_id(raw: str) -> bool:
+    """Ids are generated hex; anything else (e.g. 'x:events', which names another key) is unknown."""
+    return TASK_ID.fullmatch(raw) is not None
 MAX_DATA_DEPTH = 64
 
 

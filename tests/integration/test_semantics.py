@@ -278,3 +278,12 @@ def test_a_task_whose_lease_keeps_expiring_goes_dead(broker: Broker, fast: Broke
     assert "lease expired 2 times" in record["error"]
     assert [r["id"] for r in broker.dead_letters()[0]] == [task_id]
     assert [e["event"] for e in record["events"]][-2:] == ["lease_expired", "dead"]
+
+
+def test_ids_that_name_other_keys_are_unknown_not_errors(broker: Broker) -> None:
+    """'<id>:events' is the task's history list; reading it as a task must be a 404, not WRONGTYPE."""
+    [(task_id, _)] = broker.submit([parse_task({"type": "echo"}, default_max_retries=0, default_timeout=5)])
+    for call in (broker.get, broker.cancel, broker.redrive):
+        with pytest.raises(NotFound):
+            call(f"{task_id}:events")
+    assert broker.get(task_id)["status"] == "queued"
