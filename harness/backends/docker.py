@@ -270,8 +270,27 @@ class DockerBackend(ProxiedNetwork):
                 continue
         return None
 
+    def _sentinels_ready(self, primary: str) -> bool:
+        """Every Sentinel sees a healthy replica replicating from the primary's address: only
+        then can it promote one (else it aborts with "no good slave", seen right after start-up
+        while Sentinel still fixes a replica that was set up by hostname)."""
+        primary_ip = self._ip(f"{primary}-1")
+        for i in (1, 2, 3):
+            try:
+                with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
+                                 decode_responses=True) as s:
+                    replicas = s.sentinel_slaves("mymaster")
+            except (redis.RedisError, docker.errors.DockerException):
+                return False
+            if not any(r.get("master-link-status") == "ok" and r.get("master-host") == primary_ip
+                       and not r.get("is_sdown") and not r.get("is_disconnected") for r in replicas):
+                return False
+        return True
+
     def redis_failover(self) -> str:
         old = self._sentinel_primary() or self.primary_service
+        wait_until(lambda: self._sentinels_ready(old), timeout=30,
+                   what="every Sentinel to see a good replica before the primary is killed")
         self.client.containers.get(f"{self.project}-{old}-1").kill(signal="SIGKILL")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

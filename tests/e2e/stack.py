@@ -105,6 +105,21 @@ class Stack:
                           "sentinel", "get-master-addr-by-name", "mymaster")
         return out.split()[0]
 
+    def sentinels_see_a_good_replica(self, primary_ip: str, replica_ip: str) -> bool:
+        """Every Sentinel lists the replica as healthy and replicating from the primary's IP.
+
+        Sentinel promotes only such a replica; right after start-up it may still be fixing the
+        replica's config (+fix-slave-config: the replica was set up by hostname), and a primary
+        lost in that window is a failover Sentinel aborts ("no good slave")."""
+        for index in (1, 2, 3):
+            out = self.docker("exec", self.container(f"sentinel-{index}"), "redis-cli", "-p", "26379",
+                              "sentinel", "replicas", "mymaster").split("\n")
+            fields = dict(zip(out[::2], out[1::2], strict=False))
+            if not (fields.get("ip") == replica_ip and fields.get("flags") == "slave"
+                    and fields.get("master-link-status") == "ok" and fields.get("master-host") == primary_ip):
+                return False
+        return True
+
     def redis_role(self, service: str) -> str:
         out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.password}", self.container(service),
                           "redis-cli", "info", "replication")

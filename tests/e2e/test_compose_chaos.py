@@ -106,6 +106,11 @@ def test_primary_failover_keeps_the_queue_working(make_stack: Callable[..., Stac
     submitter.start()
     wait_for("some acknowledged submits", lambda: len(submitter.acked) >= 50, timeout=20)
     replica_ip = stack.ip_of("redis-replica")
+    primary_ip = stack.ip_of("redis")
+    # steady state first, as Sentinel needs it: a replica every Sentinel sees healthy and
+    # replicating from the primary's address
+    wait_for("every Sentinel to see a good replica",
+             lambda: stack.sentinels_see_a_good_replica(primary_ip, replica_ip), timeout=30)
     stopped_at = time.monotonic()
     primary = stack.container("redis")
     stack.docker("update", "--restart", "no", primary)  # a crash that stays down until we restart it
