@@ -333,7 +333,7 @@ def _flatten(pairs: Sequence[tuple[str, str]]) -> list[str]:
 
 def _worker_view(info: dict[str, str], leader: str | None) -> dict[str, Any]:
     view: dict[str, Any] = dict(info)
-    for key in ("pid", "concurrency", "processed", "failed"):
+    for key in ("pid", "concurrency", "running", "prefetched", "processed", "failed"):
         if key in view:
             view[key] = int(view[key])
     for key in ("started_at", "last_heartbeat"):

@@ -29,6 +29,7 @@ class Settings:
     gateway_workers: int = 2
     gateway_threads: int = 8
     worker_concurrency: int = 8
+    worker_prefetch_ms: int = 2
     worker_id: str | None = None
     lease_ttl_ms: int = 5000
     heartbeat_interval_ms: int = 1000
@@ -86,7 +87,7 @@ class Settings:
             if not (0 < value < float("inf")):  # also rejects nan; 0 means "never" or "no record" here
                 out.append(f"{name.upper()} must be a positive number")
         for name in ("max_retries", "shutdown_grace_s", "process_work_ms", "durable_ack_replicas",
-                     "max_lease_expiries"):
+                     "max_lease_expiries", "worker_prefetch_ms"):
             value = getattr(self, name)
             if not (0 <= value < float("inf")):
                 out.append(f"{name.upper()} must be 0 or more")
@@ -174,6 +175,9 @@ SETTINGS_DOC: dict[str, str] = {
     "gateway_workers": "gunicorn worker processes.",
     "gateway_threads": "Threads per gunicorn worker (gthread).",
     "worker_concurrency": "Tasks one worker node runs at once (threads).",
+    "worker_prefetch_ms": "Expected work (ms per slot) a node may claim beyond its free slots, so short tasks "
+                          "never wait for a round trip; a new high-priority task waits about this long "
+                          "behind it. 0: claim only for free slots.",
     "worker_id": "Name of the worker node; default host-pid-random.",
     "lease_ttl_ms": "How long a claimed task stays leased without an extension.",
     "heartbeat_interval_ms": "How often a worker extends its leases and refreshes its registration.",

@@ -11,12 +11,22 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Events are JSON objects built by concatenation: cjson.encode of a table costs more than the
+-- commands around it, and only strings that come from callers need escaping (each one once).
+local json_strings = {}
+local function json_string(s)
+  local e = json_strings[s]
+  if not e then e = cjson.encode(s); json_strings[s] = e end
+  return e
+end
+
 local function add_event(id, now, event, worker, token, detail)
-  local ev = {t = now, event = event}
-  if worker and worker ~= '' then ev.worker = worker end
-  if token and token ~= '' then ev.token = tonumber(token) end
-  if detail and detail ~= '' then ev.detail = detail end
-  redis.call('RPUSH', events_key(id), cjson.encode(ev))
+  local ev = '{"t":' .. now .. ',"event":"' .. event .. '"'
+  if worker and worker ~= '' then ev = ev .. ',"worker":' .. json_string(worker) end
+  local tok = tonumber(token)
+  if tok then ev = ev .. ',"token":' .. tok end
+  if detail and detail ~= '' then ev = ev .. ',"detail":' .. cjson.encode(detail) end
+  redis.call('RPUSH', events_key(id), ev .. '}')
 end
 
 -- KEYS[1..3] are the high, normal and low queues in every script that moves tasks to a queue.

@@ -15,12 +15,13 @@ from system.retry import backoff_ms
 
 @dataclass
 class Attempt:
-    """A task this worker holds: its claim, cancel flag and deadline."""
+    """A task this worker holds: its claim, cancel flag and deadline (set when it starts)."""
 
     claim: Claim
-    deadline: float
+    deadline: float = float("inf")  # a prefetched task's time limit has not started yet
     cancelled: threading.Event = field(default_factory=threading.Event)
-    reported: bool = False  # an outcome (result or timeout) was already queued
+    started: bool = False  # a thread took it from the prefetch buffer and runs it
+    reported: bool = False  # an outcome (result or timeout) was already queued, or it was handed back
 
     @property
     def held(self) -> tuple[str, str]:

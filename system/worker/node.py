@@ -1,6 +1,9 @@
-"""One worker node: claims tasks in batches, runs them on a thread pool, acks in batches.
+"""One worker node: claims tasks in batches, runs them on its own threads, acks in batches.
 
 Load balancing is pull-based: idle nodes claim, busy ones do not, so work flows to capacity.
+Claims land in a prefetch buffer (sized in expected time, see prefetch.py) that the task
+threads pull from, so a short task never waits for a claim round trip. Threads wake each
+other only when there is something to do: the claim loop sleeps until enough slots are free.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from system.broker import Broker, Outcome, leader_instance
@@ -20,10 +22,12 @@ from system.config import Settings
 from system.errors import BrokerUnavailable
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
+from system.worker.prefetch import MeanDuration, prefetch_count
 
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
 ACK_BATCH = 256
+ACK_LINGER_S = 0.002  # an ack waits this long for company while other tasks run: 1 round trip per many
 MAX_UNACKED = 1024  # outcomes held while Redis does not answer, before claiming pauses
 # Test hook, not a setting: TQ_CRASH_AT=after_claim|before_ack|after_ack makes the process die
 # at that point as if SIGKILLed (tests/integration/test_crash_points.py). Unset in production.
@@ -46,20 +50,19 @@ class WorkerNode:
         self.started_at = time.time()
         self.stopping = threading.Event()  # no more claims
         self.exited = threading.Event()  # everything done: background threads end
-        self.slot_freed = threading.Event()
+        self.slot_freed = threading.Event()  # wakes the claim loop: enough slots free to claim
         self.is_leader = False
         self.leader_instance = leader_instance(self.worker_id)
         self.grace_deadline: float | None = None  # set by stop()
         self.processed = 0
         self.failed = 0
         self._lock = threading.Lock()
-        self._attempts: dict[str, Attempt] = {}  # held leases: running or waiting for their ack
+        self._attempts: dict[str, Attempt] = {}  # held leases: prefetched, running or waiting for their ack
         self._running = 0  # handlers executing now: what WORKER_CONCURRENCY bounds
-        # claim in batches: wait for half the slots while others still run (one round trip
-        # per several tasks), but never idle a slot when nothing runs
-        self._claim_at = max(1, self.concurrency // 2)
+        self._buffered = 0  # claimed, waiting in _ready for a thread
+        self._task_ms = MeanDuration()
+        self._ready: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
         self._outcomes: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
-        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{self.worker_id}-task")
 
     # --- lifecycle -------------------------------------------------------------------
     def run(self) -> None:
@@ -67,6 +70,9 @@ class WorkerNode:
         log.info("%s: started (concurrency %d)", self.worker_id, self.concurrency)
         acker = threading.Thread(target=self._ack_loop, name=f"{self.worker_id}-ack", daemon=True)
         acker.start()
+        # daemon threads: a handler still stuck after the grace period must not keep the process
+        for n in range(self.concurrency):
+            threading.Thread(target=self._task_loop, name=f"{self.worker_id}-task_{n}", daemon=True).start()
         heartbeat = start_daemon(heartbeat_loop, self, "heartbeat")
         leader = start_daemon(leader_loop, self, "leader")
         try:
@@ -75,9 +81,10 @@ class WorkerNode:
             self.stopping.set()  # also in burst mode, where stop() was never called
             self._drain()
             self._outcomes.put(None)
+            for _ in range(self.concurrency):
+                self._ready.put(None)
             acker.join(timeout=self.settings.shutdown_grace_s)
             self.exited.set()
-            self._pool.shutdown(wait=False, cancel_futures=True)
             # a heartbeat landing after deregister() would register this worker again
             for thread in (heartbeat, leader):
                 thread.join(timeout=2 * self.settings.redis_socket_timeout + 1)
@@ -98,12 +105,13 @@ class WorkerNode:
         errors = 0
         while not self.stopping.is_set():
             self.slot_freed.clear()
-            free = self._free_slots()
-            if free <= 0 or (free < self._claim_at and self._running):
+            with self._lock:
+                wanted, now = self._wanted()
+            if not now:
                 self.slot_freed.wait(0.5)
                 continue
             try:
-                claims = self.broker.claim(self.worker_id, min(free, CLAIM_BATCH))
+                claims = self.broker.claim(self.worker_id, min(wanted, CLAIM_BATCH))
                 errors = 0
                 if claims:
                     crash_point("after_claim")
@@ -118,40 +126,73 @@ class WorkerNode:
                 log.warning("%s: claim failed (%s); retrying", self.worker_id, exc)
                 self.stopping.wait(min(2.0, 0.05 * 2 ** errors))
 
-    def _free_slots(self) -> int:
-        """A slot frees when its handler returns, not when Redis confirms the ack, so the next
-        claim overlaps the previous batch's ack; unacked outcomes are still capped (Redis down)."""
-        with self._lock:
-            return min(self.concurrency - self._running, MAX_UNACKED - len(self._attempts))
+    def _wanted(self) -> tuple[int, bool]:
+        """Tasks to claim (caller holds the lock), and whether to claim them now.
+
+        Room is free slots plus the prefetch allowance. Claims go in batches: wait until half
+        of that room is free while other tasks still run (one round trip per several tasks),
+        but never idle a slot when nothing runs. A slot frees when its handler returns, not
+        when Redis confirms the ack, so the next claim overlaps the previous batch's ack;
+        unacked outcomes are still capped (Redis down).
+        """
+        capacity = self.concurrency + prefetch_count(self.settings.worker_prefetch_ms, self.concurrency,
+                                                     self._task_ms.ms)
+        held = self._running + self._buffered
+        wanted = min(capacity - held, MAX_UNACKED - len(self._attempts))
+        return wanted, wanted > 0 and (2 * wanted >= capacity or not held)
 
     def _idle(self) -> bool:
         depths = self.broker.queue_depths()
         return not self._attempts and not any(depths[k] for k in ("high", "normal", "low", "leased", "delayed"))
 
     def _start(self, claim: Any) -> None:
-        attempt = Attempt(claim=claim, deadline=time.monotonic() + claim.timeout)
+        attempt = Attempt(claim=claim)
         with self._lock:
             self._attempts[claim.id] = attempt
+            self._buffered += 1
+        self._ready.put(attempt)
+
+    def _task_loop(self) -> None:
+        """One slot: take the next held task, run it, queue its outcome; no hand-off per task."""
+        while (attempt := self._ready.get()) is not None:
+            if self._begin(attempt):
+                self._execute(attempt)
+
+    def _begin(self, attempt: Attempt) -> bool:
+        """Whether to run a buffered attempt; skipped when draining (the drain hands it back)
+        or when its lease was lost while it waited (another worker holds it now)."""
+        with self._lock:
+            self._buffered -= 1
+            if attempt.reported or self.stopping.is_set():
+                return False
+            if attempt.cancelled.is_set():
+                attempt.reported = True
+                self._attempts.pop(attempt.claim.id, None)
+                return False
+            attempt.started = True
+            attempt.deadline = time.monotonic() + attempt.claim.timeout
             self._running += 1
-        self._pool.submit(self._execute, attempt)
+            return True
 
     def _execute(self, attempt: Attempt) -> None:
+        started = time.monotonic()
         try:
             outcome = run_attempt(attempt, self.settings)
-            with self._lock:
-                if attempt.reported:
-                    return  # already failed by the timeout watchdog; this late result is dropped
-                attempt.reported = True
-            self._outcomes.put(outcome)
         finally:
             with self._lock:
                 self._running -= 1
-            self.slot_freed.set()
+                self._task_ms.add(1000 * (time.monotonic() - started))
+                report, attempt.reported = not attempt.reported, True
+                wake = self._wanted()[1]
+            if wake:  # only then: a claim loop woken for nothing costs two context switches
+                self.slot_freed.set()
+        if report:  # else the timeout watchdog already failed it; this late result is dropped
+            self._outcomes.put(outcome)
 
     def _drain(self) -> None:
         """Graceful stop: let running tasks finish within the grace period, hand back the rest."""
         deadline = self.grace_deadline or time.monotonic() + self.settings.shutdown_grace_s
-        while self._attempts and time.monotonic() < deadline:
+        while self._unfinished() and time.monotonic() < deadline:
             self.slot_freed.wait(0.1)
             self.slot_freed.clear()
         with self._lock:
@@ -169,6 +210,11 @@ class WorkerNode:
                 for attempt in leftover:
                     self._attempts.pop(attempt.claim.id, None)
 
+    def _unfinished(self) -> bool:
+        """Running, or finished but not yet acked; prefetched tasks that never started do not count."""
+        with self._lock:
+            return any(a.started or a.reported for a in self._attempts.values())
+
     # --- acks ------------------------------------------------------------------------
     def _ack_loop(self) -> None:
         """Send outcomes in batches; on Redis errors keep them and retry (fencing makes it safe)."""
@@ -181,6 +227,8 @@ class WorkerNode:
                     closing = True
                     continue
                 pending.append(item)
+                if not closing and self._running:
+                    time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
             while len(pending) < ACK_BATCH:
                 try:
                     item = self._outcomes.get_nowait()
@@ -211,7 +259,9 @@ class WorkerNode:
                     self.failed += 1
                 if verdict == "stale":
                     log.info("%s: late result for %s rejected (stale lease)", self.worker_id, outcome.id)
-        self.slot_freed.set()
+            wake = self._wanted()[1]  # the unacked cap may have been what held claims back
+        if wake or self.stopping.is_set():
+            self.slot_freed.set()
 
     # --- used by the duties ----------------------------------------------------------
     def held(self) -> list[tuple[str, str]]:
@@ -240,8 +290,9 @@ class WorkerNode:
 
     def info(self) -> dict[str, Any]:
         with self._lock:
-            current = list(self._attempts)[:50]
+            current, running, prefetched = list(self._attempts)[:50], self._running, self._buffered
         return {"id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(),
                 "started_at": round(self.started_at, 3), "last_heartbeat": round(time.time(), 3),
-                "concurrency": self.concurrency, "current": current, "processed": self.processed,
+                "concurrency": self.concurrency, "current": current, "running": running,
+                "prefetched": prefetched, "processed": self.processed,
                 "failed": self.failed, "leader": int(self.is_leader)}

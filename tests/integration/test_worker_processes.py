@@ -104,7 +104,10 @@ def test_sigterm_finishes_in_flight_hands_back_the_rest_and_deregisters(
     worker = start_workers(spawn, broker, "w1")["w1"]
     short = [i for i, _ in broker.submit([sleep_task(1200) for _ in range(2)])]
     long = [i for i, _ in broker.submit([sleep_task(60_000) for _ in range(2)])]
-    wait_until(lambda: len(running_on(broker, short + long, "w1")) == 4, timeout=10, message="4 running")
+    wait_until(lambda: len(running_on(broker, short + long, "w1")) == 4, timeout=10, message="4 claimed")
+    # claimed is not started: a task still in the prefetch buffer at SIGTERM is handed back
+    wait_until(lambda: [w["running"] for w in broker.workers()[0]] == [4], timeout=10,
+               message="4 handlers running, as w1's heartbeat reports")
     worker.signal(signal.SIGTERM)
     stopped_at = time.monotonic()
     late, = [i for i, _ in broker.submit([sleep_task(10)])]

@@ -1,0 +1,114 @@
+"""Where a drain's CPU goes: one big no-op drain, CPU seconds per task for each process.
+
+`python -m benchmarks.drain_cpu [--n 20000] [--workers 2] [--concurrency 8]`
+
+The side-by-side benchmark (benchmarks.run) says how fast; this says who pays: each worker
+process, redis-server (and, of that, the time inside each script, from INFO commandstats), so
+a change to the worker or to a Lua script can be judged by microseconds per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from benchmarks.peers.body import DONE
+from benchmarks.procs import Launcher, group_pids
+from benchmarks.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, from /proc (so no extra dependency)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def attach_profiler(directory: str, pid: int, seconds: float) -> subprocess.Popen:
+    """`py-spy record` attached to one running worker (so its start-up is not in the profile)."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--gil", "--format", "raw",
+                             "--rate", "200", "--duration", str(seconds), "-o", f"{directory}/worker.txt"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.drain_cpu", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--empty", action="store_true", help="run the built-in `noop` type (no Redis call in "
+                        "the task; completion read from the stats counter): the queue's own cost alone")
+    parser.add_argument("--strace", action="store_true", help="count the first worker's system calls for 3 s "
+                        "(`strace -c -f`; slows it down, so read counts, not times)")
+    parser.add_argument("--profile", metavar="DIR", help="attach `py-spy record` to the first worker for 3 s "
+                        "and write collapsed stacks to DIR/worker.txt (py-spy must be installed)")
+    args = parser.parse_args(argv)
+
+    from benchmarks.project_handlers import register
+    from system.broker import Broker
+    from system.config import Settings
+    from system.model import TaskSpec
+
+    launcher = Launcher(Path(tempfile.mkdtemp(prefix="drain-cpu-")))
+    try:
+        with RedisServer(launcher=launcher) as server:
+            r = redis.Redis.from_url(server.url)
+            register()
+            broker = Broker(Settings(redis_url=server.url))
+            for start in range(0, args.n, 500):
+                broker.submit([TaskSpec(type="noop" if args.empty else "bench_noop", data=None, priority="normal", max_retries=3, timeout=300.0)] * min(500, args.n - start))
+            r.config_resetstat()
+            redis_cpu0 = cpu_seconds(server.group.proc.pid)
+            env = dict(os.environ, REDIS_URL=server.url, BENCH_REDIS_URL=server.url, PYTHONPATH=str(ROOT),
+                       WORKER_CONCURRENCY=str(args.concurrency))
+            t0 = time.perf_counter()
+            workers = [launcher.start(f"worker-{i}", [
+                sys.executable, "-m", "benchmarks.project_handlers", "worker", "--id", f"w{i}", "--log-level",
+                "WARNING"], env=env, cwd=str(ROOT)) for i in range(args.workers)]
+            profiler = attach_profiler(args.profile, workers[0].proc.pid, 3) if args.profile else None
+            tracer = subprocess.Popen(["timeout", "-s", "INT", "3", "strace", "-c", "-f", "-p", str(workers[0].proc.pid)],
+                                      stderr=subprocess.PIPE, text=True) if args.strace else None
+            first = 0.0
+            def completed() -> int:
+                if args.empty:
+                    return int(r.hget(broker.keys.stats, "completed") or 0)
+                return int(r.get(DONE) or 0)
+
+            while (done := completed()) < args.n:
+                if done and not first:
+                    first, first_done = time.perf_counter(), done
+                time.sleep(0.01)
+            t1 = time.perf_counter()
+            worker_cpu = [sum(cpu_seconds(p) for p in group_pids(w.pgid)) for w in workers]
+            redis_cpu = cpu_seconds(server.group.proc.pid) - redis_cpu0
+            stats = r.info("commandstats")
+            for w in workers:
+                w.stop()
+            if profiler:
+                profiler.wait(timeout=30)
+            if tracer:
+                print(tracer.communicate(timeout=30)[1])
+    finally:
+        launcher.stop_all()
+    n = args.n
+    print(f"drain {n} no-ops, {args.workers} workers x {args.concurrency}: {t1 - t0:.2f} s wall, "
+          f"steady {(n - first_done) / (t1 - first):,.0f} tasks/s")
+    for i, c in enumerate(worker_cpu):
+        print(f"  worker {i}: {c:.2f} CPU s = {1e6 * c / (n / args.workers):.0f} us per task it ran (approx.)")
+    print(f"  redis-server: {redis_cpu:.2f} CPU s = {1e6 * redis_cpu / n:.0f} us per task")
+    for name, s in sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:8]:
+        print(f"    {name}: {s['calls']} calls, {s['usec'] / n:.1f} us per task")
+
+
+if __name__ == "__main__":
+    main()
