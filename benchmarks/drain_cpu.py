@@ -41,7 +41,13 @@ def attach_profiler(directory: str, pid: int, seconds: float) -> subprocess.Pope
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def main(argv: list[str] | None = None) -> None:
+def count_syscalls(pid: int, seconds: float) -> subprocess.Popen:
+    """`strace -c -f` on one running worker for a while; its table arrives on stderr."""
+    return subprocess.Popen(["timeout", "-s", "INT", str(seconds), "strace", "-c", "-f", "-p", str(pid)],
+                            stderr=subprocess.PIPE, text=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drain_cpu", description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=2)
@@ -53,12 +59,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", metavar="DIR", help="attach `py-spy record` to the first worker for 3 s "
                         "and write collapsed stacks to DIR/worker.txt (py-spy must be installed)")
     args = parser.parse_args(argv)
+    if args.n < 1 or args.workers < 1 or args.concurrency < 1:
+        parser.error("--n, --workers and --concurrency must be at least 1")
+    return args
 
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     from benchmarks.project_handlers import register
     from system.broker import Broker
     from system.config import Settings
     from system.model import TaskSpec
 
+    task = TaskSpec(type="noop" if args.empty else "bench_noop", data=None, priority="normal", max_retries=3,
+                    timeout=300.0)
     launcher = Launcher(Path(tempfile.mkdtemp(prefix="drain-cpu-")))
     try:
         with RedisServer(launcher=launcher) as server:
@@ -66,7 +80,13 @@ def main(argv: list[str] | None = None) -> None:
             register()
             broker = Broker(Settings(redis_url=server.url))
             for start in range(0, args.n, 500):
-                broker.submit([TaskSpec(type="noop" if args.empty else "bench_noop", data=None, priority="normal", max_retries=3, timeout=300.0)] * min(500, args.n - start))
+                broker.submit([task] * min(500, args.n - start))
+
+            def completed() -> int:
+                if args.empty:
+                    return int(r.hget(broker.keys.stats, "completed") or 0)
+                return int(r.get(DONE) or 0)
+
             r.config_resetstat()
             redis_cpu0 = cpu_seconds(server.group.proc.pid)
             env = dict(os.environ, REDIS_URL=server.url, BENCH_REDIS_URL=server.url, PYTHONPATH=str(ROOT),
@@ -76,14 +96,8 @@ def main(argv: list[str] | None = None) -> None:
                 sys.executable, "-m", "benchmarks.project_handlers", "worker", "--id", f"w{i}", "--log-level",
                 "WARNING"], env=env, cwd=str(ROOT)) for i in range(args.workers)]
             profiler = attach_profiler(args.profile, workers[0].proc.pid, 3) if args.profile else None
-            tracer = subprocess.Popen(["timeout", "-s", "INT", "3", "strace", "-c", "-f", "-p", str(workers[0].proc.pid)],
-                                      stderr=subprocess.PIPE, text=True) if args.strace else None
-            first = 0.0
-            def completed() -> int:
-                if args.empty:
-                    return int(r.hget(broker.keys.stats, "completed") or 0)
-                return int(r.get(DONE) or 0)
-
+            tracer = count_syscalls(workers[0].proc.pid, 3) if args.strace else None
+            first, first_done = 0.0, 0
             while (done := completed()) < args.n:
                 if done and not first:
                     first, first_done = time.perf_counter(), done
@@ -101,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         launcher.stop_all()
     n = args.n
-    print(f"drain {n} no-ops, {args.workers} workers x {args.concurrency}: {t1 - t0:.2f} s wall, "
+    print(f"drain {n} {task.type}, {args.workers} workers x {args.concurrency}: {t1 - t0:.2f} s wall, "
           f"steady {(n - first_done) / (t1 - first):,.0f} tasks/s")
     for i, c in enumerate(worker_cpu):
         print(f"  worker {i}: {c:.2f} CPU s = {1e6 * c / (n / args.workers):.0f} us per task it ran (approx.)")

@@ -20,9 +20,10 @@ from typing import Any
 from system.broker import Broker, Outcome, leader_instance
 from system.config import Settings
 from system.errors import BrokerUnavailable
+from system.keys import PRIORITIES
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
-from system.worker.prefetch import MeanDuration, prefetch_count
+from system.worker.prefetch import MeanDuration, ReadyBuffer, prefetch_count
 
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
@@ -61,7 +62,7 @@ class WorkerNode:
         self._running = 0  # handlers executing now: what WORKER_CONCURRENCY bounds
         self._buffered = 0  # claimed, waiting in _ready for a thread
         self._task_ms = MeanDuration()
-        self._ready: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
+        self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
         self._outcomes: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -81,8 +82,7 @@ class WorkerNode:
             self.stopping.set()  # also in burst mode, where stop() was never called
             self._drain()
             self._outcomes.put(None)
-            for _ in range(self.concurrency):
-                self._ready.put(None)
+            self._ready.close(self.concurrency)
             acker.join(timeout=self.settings.shutdown_grace_s)
             self.exited.set()
             # a heartbeat landing after deregister() would register this worker again
@@ -129,17 +129,17 @@ class WorkerNode:
     def _wanted(self) -> tuple[int, bool]:
         """Tasks to claim (caller holds the lock), and whether to claim them now.
 
-        Room is free slots plus the prefetch allowance. Claims go in batches: wait until half
-        of that room is free while other tasks still run (one round trip per several tasks),
-        but never idle a slot when nothing runs. A slot frees when its handler returns, not
-        when Redis confirms the ack, so the next claim overlaps the previous batch's ack;
-        unacked outcomes are still capped (Redis down).
+        Room is free slots plus the prefetch allowance. Claim as soon as a slot would idle
+        (nothing left in the buffer for it), else once half the room is free: one round trip
+        per several tasks while the buffer keeps every slot busy. A slot frees when its handler
+        returns, not when Redis confirms the ack, so the next claim overlaps the previous
+        batch's ack; unacked outcomes are still capped (Redis down).
         """
         capacity = self.concurrency + prefetch_count(self.settings.worker_prefetch_ms, self.concurrency,
                                                      self._task_ms.ms)
         held = self._running + self._buffered
         wanted = min(capacity - held, MAX_UNACKED - len(self._attempts))
-        return wanted, wanted > 0 and (2 * wanted >= capacity or not held)
+        return wanted, wanted > 0 and (2 * wanted >= capacity or held < self.concurrency)
 
     def _idle(self) -> bool:
         depths = self.broker.queue_depths()
@@ -150,7 +150,7 @@ class WorkerNode:
         with self._lock:
             self._attempts[claim.id] = attempt
             self._buffered += 1
-        self._ready.put(attempt)
+        self._ready.put(attempt, claim.priority)
 
     def _task_loop(self) -> None:
         """One slot: take the next held task, run it, queue its outcome; no hand-off per task."""

@@ -25,7 +25,7 @@ def test_a_stopping_node_hands_back_buffered_tasks_at_once(broker: Broker, setti
     node.stop()
     assert not node._unfinished()  # nothing started, so the drain does not wait its grace
     node._drain()
-    node._ready.put(None)
+    node._ready.close(1)
     node._task_loop()  # a thread reaching the buffer now runs none of them
     records = broker.get_many(ids, events=True)
     assert [r["status"] for r in records] == ["queued"] * 3
@@ -39,7 +39,7 @@ def test_a_buffered_task_whose_lease_was_lost_is_dropped_not_run(broker: Broker,
     claim, = broker.claim("w1", 1)
     node._start(claim)
     node.lease_lost(task_id)
-    node._ready.put(None)
+    node._ready.close(1)
     node._task_loop()
     assert not node.held() and node.info()["running"] == 0
     assert node._outcomes.empty()  # no result, not even a stale one, is reported
