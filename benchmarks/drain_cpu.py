@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(`strace -c -f`; slows it down, so read counts, not times)")
     parser.add_argument("--profile", metavar="DIR", help="attach `py-spy record` to the first worker for 3 s "
                         "and write collapsed stacks to DIR/worker.txt (py-spy must be installed)")
+    parser.add_argument("--timeline", action="store_true", help="print completions per 100 ms from the "
+                        "workers' start (warm-up shows here)")
     args = parser.parse_args(argv)
     if args.n < 1 or args.workers < 1 or args.concurrency < 1:
         parser.error("--n, --workers and --concurrency must be at least 1")
@@ -98,9 +100,11 @@ def main(argv: list[str] | None = None) -> None:
             profiler = attach_profiler(args.profile, workers[0].proc.pid, 3) if args.profile else None
             tracer = count_syscalls(workers[0].proc.pid, 3) if args.strace else None
             first, first_done = 0.0, 0
+            samples: list[tuple[float, int]] = []
             while (done := completed()) < args.n:
                 if done and not first:
                     first, first_done = time.perf_counter(), done
+                samples.append((time.perf_counter() - t0, done))
                 time.sleep(0.01)
             t1 = time.perf_counter()
             worker_cpu = [sum(cpu_seconds(p) for p in group_pids(w.pgid)) for w in workers]
@@ -114,14 +118,27 @@ def main(argv: list[str] | None = None) -> None:
                 print(tracer.communicate(timeout=30)[1])
     finally:
         launcher.stop_all()
+    report(args, task.type, t1 - t0, (args.n - first_done) / (t1 - first), worker_cpu, redis_cpu, stats, samples)
+
+
+def report(args: argparse.Namespace, task_type: str, wall: float, steady: float, worker_cpu: list[float],
+           redis_cpu: float, stats: dict, samples: list[tuple[float, int]]) -> None:
     n = args.n
-    print(f"drain {n} {task.type}, {args.workers} workers x {args.concurrency}: {t1 - t0:.2f} s wall, "
-          f"steady {(n - first_done) / (t1 - first):,.0f} tasks/s")
+    print(f"drain {n} {task_type}, {args.workers} workers x {args.concurrency}: {wall:.2f} s wall, "
+          f"steady {steady:,.0f} tasks/s")
     for i, c in enumerate(worker_cpu):
         print(f"  worker {i}: {c:.2f} CPU s = {1e6 * c / (n / args.workers):.0f} us per task it ran (approx.)")
     print(f"  redis-server: {redis_cpu:.2f} CPU s = {1e6 * redis_cpu / n:.0f} us per task")
     for name, s in sorted(stats.items(), key=lambda kv: -kv[1]["usec"])[:8]:
         print(f"    {name}: {s['calls']} calls, {s['usec'] / n:.1f} us per task")
+    if args.timeline:
+        per_window: dict[int, int] = {}
+        for t, done in samples:
+            per_window[int(t * 10)] = done
+        last = 0
+        for window in sorted(per_window):
+            print(f"  {window / 10:4.1f} s  done {per_window[window]:6d}  +{per_window[window] - last}")
+            last = per_window[window]
 
 
 if __name__ == "__main__":
