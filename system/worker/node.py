@@ -178,6 +178,8 @@ class WorkerNode:
         started = time.monotonic()
         try:
             outcome = run_attempt(attempt, self.settings)
+        except BaseException as exc:  # noqa: BLE001 - a handler's SystemExit must not end the slot
+            outcome = failure(attempt.claim, f"{type(exc).__name__}: {exc}", self.settings)
         finally:
             with self._lock:
                 self._running -= 1

@@ -6,8 +6,11 @@ The node runs in this process with no task threads, so claims stay in its buffer
 
 from __future__ import annotations
 
+import pytest
+
 from system.broker import Broker
 from system.config import Settings
+from system.handlers import REGISTRY, TaskType
 from system.model import TaskSpec
 from system.worker.node import WorkerNode
 
@@ -43,3 +46,22 @@ def test_a_buffered_task_whose_lease_was_lost_is_dropped_not_run(broker: Broker,
     node._task_loop()
     assert not node.held() and node.info()["running"] == 0
     assert node._outcomes.empty()  # no result, not even a stale one, is reported
+
+
+def test_a_handler_raising_system_exit_fails_its_task_and_the_slot_goes_on(
+        broker: Broker, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    def leave(data: object, ctx: object) -> None:
+        raise SystemExit("bye")
+
+    monkeypatch.setitem(REGISTRY, "leave", TaskType("leave", leave, lambda data: None, "test: exits"))
+    node = WorkerNode(settings.with_overrides(worker_id="w1"), broker=broker)
+    broker.submit([TaskSpec(type="leave", data=None, priority="normal", max_retries=0, timeout=30.0),
+                   *sleep_specs(1)])
+    for claim in broker.claim("w1", 2):
+        node._start(claim)
+    node._ready.close(1)
+    node._task_loop()  # runs both, then returns on close: the exit did not end the thread
+    outcomes = [node._outcomes.get_nowait() for _ in range(2)]
+    assert [o.ok for o in outcomes] == [False, True]
+    assert outcomes[0].payload == "SystemExit: bye"
+    assert node.info()["running"] == 0
