@@ -227,13 +227,23 @@ class Broker:
 
     # --- workers ---------------------------------------------------------------------
     def claim(self, worker_id: str, count: int) -> list[Claim]:
+        """Lease up to `count` queued tasks, highest priority first, FIFO within a priority."""
+        return self.claim_and_peek(worker_id, count)[0]
+
+    def claim_and_peek(self, worker_id: str, count: int, *, up_to: str = PRIORITIES[-1],
+                       max_high: int | None = None) -> tuple[list[Claim], str | None]:
+        """claim() from the levels `up_to` and above only, at most `max_high` of them high, plus
+        the highest priority still queued afterwards (None: none), read in the same script."""
+        levels = PRIORITIES.index(up_to) + 1
+        args = [*self._base, worker_id, self.settings.lease_ttl_ms, count, levels,
+                count if max_high is None else max_high]
         with translated_errors():
-            flat = self.scripts.claim(keys=[*self.keys.queues, self.keys.leases],
-                                      args=[*self._base, worker_id, self.settings.lease_ttl_ms, count])
-        return [Claim(id=flat[i], token=str(flat[i + 1]), type=flat[i + 2], data=json.loads(flat[i + 3]),
-                      attempt=int(flat[i + 4]), max_retries=int(flat[i + 5]), timeout=float(flat[i + 6]),
-                      submitted_at=int(flat[i + 7]) / 1000, priority=flat[i + 8], failures=int(flat[i + 9]))
-                for i in range(0, len(flat), 10)]
+            *flat, top = self.scripts.claim(keys=[*self.keys.queues, self.keys.leases], args=args)
+        claims = [Claim(id=flat[i], token=str(flat[i + 1]), type=flat[i + 2], data=json.loads(flat[i + 3]),
+                        attempt=int(flat[i + 4]), max_retries=int(flat[i + 5]), timeout=float(flat[i + 6]),
+                        submitted_at=int(flat[i + 7]) / 1000, priority=flat[i + 8], failures=int(flat[i + 9]))
+                  for i in range(0, len(flat), 10)]
+        return claims, _top_priority(top)
 
     def wait_for_work(self, timeout_s: float) -> None:
         """Block until a submit pushes a wakeup token or the timeout passes.
@@ -254,12 +264,19 @@ class Broker:
     def finish(self, worker_id: str, outcomes: Sequence[Outcome]) -> list[str]:
         """Apply outcomes (fenced per task); returns 'ok' | 'retry' | 'dead' | 'stale' each, or
         'duplicate' for an outcome already applied (a re-sent batch whose reply was lost)."""
+        return self.finish_and_peek(worker_id, outcomes)[0]
+
+    def finish_and_peek(self, worker_id: str, outcomes: Sequence[Outcome]) -> tuple[list[str], str | None]:
+        """finish(), plus the highest priority queued (None: none), read in the same script: a
+        node whose prefetch buffer is full learns of more urgent work on every ack, for free."""
         args: list[Any] = [*self._base, self.settings.result_ttl_s, len(LATENCY_BUCKETS_MS), *LATENCY_BUCKETS_MS]
         for o in outcomes:
             args += [o.id, o.token, worker_id, "ok" if o.ok else "error", o.payload, o.retry_delay_ms]
         with translated_errors():
-            return self.scripts.finish(keys=[self.keys.leases, self.keys.delayed, self.keys.dead,
-                                             self.keys.stats, self.keys.latency], args=args)
+            *verdicts, top = self.scripts.finish(
+                keys=[*self.keys.queues, self.keys.leases, self.keys.delayed, self.keys.dead, self.keys.stats,
+                      self.keys.latency], args=args)
+        return verdicts, _top_priority(top)
 
     def release(self, worker_id: str, held: Sequence[tuple[str, str]]) -> int:
         if not held:
@@ -342,3 +359,8 @@ def _worker_view(info: dict[str, str], leader: str | None) -> dict[str, Any]:
     view["current"] = json.loads(view.get("current", "[]"))
     view["leader"] = view.get("id") == leader
     return view
+
+
+def _top_priority(level: int) -> str | None:
+    """The scripts' top_queued() (1-based level, 0 for none) as a priority name."""
+    return PRIORITIES[int(level) - 1] if int(level) else None

@@ -29,7 +29,7 @@ class Settings:
     gateway_workers: int = 2
     gateway_threads: int = 8
     worker_concurrency: int = 8
-    worker_prefetch_ms: int = 2
+    worker_prefetch_ms: int = 20
     worker_id: str | None = None
     lease_ttl_ms: int = 5000
     heartbeat_interval_ms: int = 1000
@@ -175,9 +175,10 @@ SETTINGS_DOC: dict[str, str] = {
     "gateway_workers": "gunicorn worker processes.",
     "gateway_threads": "Threads per gunicorn worker (gthread).",
     "worker_concurrency": "Tasks one worker node runs at once (threads).",
-    "worker_prefetch_ms": "Expected work (ms per slot) a node may claim beyond its free slots, so short tasks "
-                          "never wait for a round trip; a new high-priority task waits about this long "
-                          "behind it. 0: claim only for free slots.",
+    "worker_prefetch_ms": "Expected work (ms per slot, at most 4 tasks per slot) a node may claim beyond its "
+                          "free slots, so short tasks never wait for a round trip; 2 at most while only "
+                          "low-priority tasks are queued. A high-priority task does not wait behind it: "
+                          "claims and acks report it and a free slot takes it next. 0: claim only for free slots.",
     "worker_id": "Name of the worker node; default host-pid-random.",
     "lease_ttl_ms": "How long a claimed task stays leased without an extension.",
     "heartbeat_interval_ms": "How often a worker extends its leases and refreshes its registration.",

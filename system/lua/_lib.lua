@@ -29,8 +29,18 @@ local function add_event(id, now, event, worker, token, detail)
   redis.call('RPUSH', events_key(id), ev .. '}')
 end
 
--- KEYS[1..3] are the high, normal and low queues in every script that moves tasks to a queue.
+-- KEYS[1..3] are the high, normal and low queues in every script that moves tasks to a queue
+-- or reports on them.
 local function queue_key(priority)
   if priority == 'high' then return KEYS[1] elseif priority == 'low' then return KEYS[3] end
   return KEYS[2]
+end
+
+-- The highest level with a queued task (1 high, 2 normal, 3 low; 0 none). claim and finish
+-- return it, so a busy worker learns on every round trip that more urgent work waits.
+local function top_queued()
+  for q = 1, 3 do
+    if redis.call('LLEN', KEYS[q]) > 0 then return q end
+  end
+  return 0
 end

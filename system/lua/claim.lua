@@ -1,15 +1,20 @@
 -- Claim up to N queued tasks, strictly high > normal > low, FIFO within a level.
 -- Each claim bumps the task's fencing token and leases it until now + lease_ms.
 -- KEYS: 1-3 queues, 4 leases
--- ARGV: 3 worker id, 4 lease ms, 5 max count
+-- ARGV: 3 worker id, 4 lease ms, 5 max count, 6 levels to take from (3 = all, 1 = high only),
+--       7 most to take from the high level (a node takes no more highs than it can start soon,
+--       so a burst spreads over every node's free slots; the rest of the count comes from below)
 -- Returns: flat list per task: id, token, type, data, attempts, max_retries, timeout, submitted_at,
---          priority, failures
+--          priority, failures; then top_queued() after the claim
 local now = now_ms()
-local worker, lease_ms, max = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local worker, lease_ms, max, levels = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local max_high = tonumber(ARGV[7])
 local out = {}
 local got = 0
-for q = 1, 3 do
-  while got < max do
+for q = 1, levels do
+  local limit = max
+  if q == 1 then limit = math.min(max, max_high) end
+  while got < limit do
     local id = redis.call('LPOP', KEYS[q])
     if not id then break end
     local tk = task_key(id)
@@ -29,4 +34,5 @@ for q = 1, 3 do
     end
   end
 end
+out[#out + 1] = top_queued()
 return out

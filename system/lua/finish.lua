@@ -1,11 +1,12 @@
 -- Record the outcome of N attempts. Each is applied only if the caller still holds the
 -- task's lease (status running and same fencing token); otherwise it is a stale ack, kept
 -- in the history and not applied.
--- KEYS: 1 leases, 2 delayed, 3 dead, 4 stats, 5 latency histogram
+-- KEYS: 1-3 queues, 4 leases, 5 delayed, 6 dead, 7 stats, 8 latency histogram
 -- ARGV: 3 result ttl s, 4 bucket count B, 5..4+B bucket upper bounds (ms),
 --       then per task 6 values: id, token, worker, outcome ('ok'|'error'), result-or-error, retry delay ms
 -- Returns: per task one of 'ok', 'retry', 'dead', 'stale', or 'duplicate' when this very
---          outcome was already applied (the worker re-sent a batch whose reply was lost).
+--          outcome was already applied (the worker re-sent a batch whose reply was lost);
+--          then top_queued().
 local now = now_ms()
 local ttl = tonumber(ARGV[3])
 local nb = tonumber(ARGV[4])
@@ -26,7 +27,7 @@ for i = 5 + nb, #ARGV, 6 do
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
     redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[4], id)
     add_event(id, now, 'succeeded', worker, token, '')
     redis.call('EXPIRE', tk, ttl)
     redis.call('EXPIRE', events_key(id), ttl)
@@ -42,18 +43,18 @@ for i = 5 + nb, #ARGV, 6 do
   else
     local failures = tonumber(f[3]) + 1
     redis.call('HSET', tk, 'acked', token)
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[4], id)
     c.failed = c.failed + 1
     add_event(id, now, 'failed', worker, token, payload)
     if failures <= tonumber(f[4]) then
       redis.call('HSET', tk, 'status', 'retry_scheduled', 'error', payload, 'failures', failures)
-      redis.call('ZADD', KEYS[2], now + delay, id)
+      redis.call('ZADD', KEYS[5], now + delay, id)
       add_event(id, now, 'retry_scheduled', worker, token, tostring(delay))
       c.retried = c.retried + 1
       out[#out + 1] = 'retry'
     else
       redis.call('HSET', tk, 'status', 'dead', 'error', payload, 'failures', failures, 'finished_at', now)
-      redis.call('ZADD', KEYS[3], now, id)
+      redis.call('ZADD', KEYS[6], now, id)
       add_event(id, now, 'dead', worker, token, 'failed ' .. failures .. ' times')
       c.dead = c.dead + 1
       out[#out + 1] = 'dead'
@@ -61,9 +62,10 @@ for i = 5 + nb, #ARGV, 6 do
   end
 end
 for name, n in pairs(c) do
-  if n > 0 then redis.call('HINCRBY', KEYS[4], name, n) end
+  if n > 0 then redis.call('HINCRBY', KEYS[7], name, n) end
 end
 for name, n in pairs(hist) do
-  if n > 0 then redis.call('HINCRBY', KEYS[5], name, n) end
+  if n > 0 then redis.call('HINCRBY', KEYS[8], name, n) end
 end
+out[#out + 1] = top_queued()
 return out

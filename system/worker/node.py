@@ -23,13 +23,14 @@ from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
-from system.worker.prefetch import MeanDuration, ReadyBuffer, prefetch_count
+from system.worker.prefetch import MeanDuration, ReadyBuffer, claim_ahead, prefetch_budget, prefetch_count
 
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
 ACK_BATCH = 256
 ACK_LINGER_S = 0.002  # an ack waits this long for company while other tasks run: 1 round trip per many
 MAX_UNACKED = 1024  # outcomes held while Redis does not answer, before claiming pauses
+URGENT_WAIT_S = 0.05  # the most a free slot waits for a claim of a more urgent task (one round trip)
 # Test hook, not a setting: TQ_CRASH_AT=after_claim|before_ack|after_ack makes the process die
 # at that point as if SIGKILLed (tests/integration/test_crash_points.py). Unset in production.
 CRASH_AT = os.environ.get("TQ_CRASH_AT", "")
@@ -61,6 +62,9 @@ class WorkerNode:
         self._attempts: dict[str, Attempt] = {}  # held leases: prefetched, running or waiting for their ack
         self._running = 0  # handlers executing now: what WORKER_CONCURRENCY bounds
         self._buffered = 0  # claimed, waiting in _ready for a thread
+        self._queued_top: str | None = None  # most urgent priority queued in Redis, as last seen
+        self._claim_rounds = 0  # claims completed: a slot yielding to urgent work waits for the next
+        self._claimed = threading.Condition(self._lock)
         self._task_ms = MeanDuration()
         self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
         self._outcomes: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
@@ -107,24 +111,43 @@ class WorkerNode:
             self.slot_freed.clear()
             with self._lock:
                 wanted, now = self._wanted()
-            if not now:
+                ahead = None if now else self._ahead()
+                # urgent tasks are not prefetched behind lower ones: only for slots free now
+                top = self._ready.top()
+                free_for_urgent = max(1, self.concurrency - self._running - self._ready.count("high"))
+                max_high = wanted if top == "high" else free_for_urgent
+            if not now and not ahead:
                 self.slot_freed.wait(0.5)
                 continue
             try:
-                claims = self.broker.claim(self.worker_id, min(wanted, CLAIM_BATCH))
+                if now:
+                    claims, top = self.broker.claim_and_peek(self.worker_id, min(wanted, CLAIM_BATCH),
+                                                             max_high=max_high)
+                else:
+                    claims, top = self.broker.claim_and_peek(self.worker_id, free_for_urgent, up_to=ahead)
+                self._claim_done(top)
                 errors = 0
                 if claims:
                     crash_point("after_claim")
                     for claim in claims:
                         self._start(claim)
                     continue
+                if not now:  # another node took it; this one is busy, so no idle wait
+                    continue
                 if self.burst and self._idle():
                     return
                 self.broker.wait_for_work(0.5 if self.burst else 1.0)
             except BrokerUnavailable as exc:
+                self._claim_done(None)  # unknown now: no slot waits for urgent work meanwhile
                 errors += 1
                 log.warning("%s: claim failed (%s); retrying", self.worker_id, exc)
                 self.stopping.wait(min(2.0, 0.05 * 2 ** errors))
+
+    def _claim_done(self, queued_top: str | None) -> None:
+        with self._lock:
+            self._queued_top = queued_top
+            self._claim_rounds += 1
+            self._claimed.notify_all()
 
     def _wanted(self) -> tuple[int, bool]:
         """Tasks to claim (caller holds the lock), and whether to claim them now.
@@ -135,11 +158,18 @@ class WorkerNode:
         returns, not when Redis confirms the ack, so the next claim overlaps the previous
         batch's ack; unacked outcomes are still capped (Redis down).
         """
-        capacity = self.concurrency + prefetch_count(self.settings.worker_prefetch_ms, self.concurrency,
-                                                     self._task_ms.ms)
+        budget = prefetch_budget(self.settings.worker_prefetch_ms, self._queued_top, PRIORITIES)
+        capacity = self.concurrency + prefetch_count(budget, self.concurrency, self._task_ms.ms)
         held = self._running + self._buffered
         wanted = min(capacity - held, MAX_UNACKED - len(self._attempts))
         return wanted, wanted > 0 and (2 * wanted >= capacity or held < self.concurrency)
+
+    def _ahead(self) -> str | None:
+        """Priority of a task to claim beyond the room (caller holds the lock): Redis holds one
+        more urgent than anything buffered; see claim_ahead."""
+        if len(self._attempts) >= MAX_UNACKED:
+            return None
+        return claim_ahead(self._queued_top, self._ready.top(), PRIORITIES)
 
     def _idle(self) -> bool:
         depths = self.broker.queue_depths()
@@ -154,9 +184,23 @@ class WorkerNode:
 
     def _task_loop(self) -> None:
         """One slot: take the next held task, run it, queue its outcome; no hand-off per task."""
-        while (attempt := self._ready.get()) is not None:
+        while True:
+            self._yield_to_urgent()
+            if (attempt := self._ready.get()) is None:
+                return
             if self._begin(attempt):
                 self._execute(attempt)
+
+    def _yield_to_urgent(self) -> None:
+        """Before a free slot takes a buffered task, let a more urgent one queued in Redis be
+        claimed for it: one round trip, so a free slot anywhere goes to the most urgent task,
+        as without prefetch. Only while the last claim or ack saw such a task."""
+        with self._lock:
+            if self._ahead() is None or self.stopping.is_set():
+                return
+            round_ = self._claim_rounds
+            self.slot_freed.set()
+            self._claimed.wait_for(lambda: self._claim_rounds > round_, timeout=URGENT_WAIT_S)
 
     def _begin(self, attempt: Attempt) -> bool:
         """Whether to run a buffered attempt; skipped when draining (the drain hands it back)
@@ -172,7 +216,11 @@ class WorkerNode:
             attempt.started = True
             attempt.deadline = time.monotonic() + attempt.claim.timeout
             self._running += 1
-            return True
+            # it took the last buffered task of its priority: the next urgent one may be due
+            ahead = self._ahead() is not None
+        if ahead:
+            self.slot_freed.set()
+        return True
 
     def _execute(self, attempt: Attempt) -> None:
         started = time.monotonic()
@@ -185,7 +233,7 @@ class WorkerNode:
                 self._running -= 1
                 self._task_ms.add(1000 * (time.monotonic() - started))
                 report, attempt.reported = not attempt.reported, True
-                wake = self._wanted()[1]
+                wake = self._wanted()[1] or self._ahead() is not None
             if wake:  # only then: a claim loop woken for nothing costs two context switches
                 self.slot_freed.set()
         if report:  # else the timeout watchdog already failed it; this late result is dropped
@@ -229,7 +277,7 @@ class WorkerNode:
                     closing = True
                     continue
                 pending.append(item)
-                if not closing and self._running:
+                if not closing and (self._running or self._buffered):
                     time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
             while len(pending) < ACK_BATCH:
                 try:
@@ -242,18 +290,19 @@ class WorkerNode:
                 pending.append(item)
             crash_point("before_ack")
             try:
-                verdicts = self.broker.finish(self.worker_id, pending)
+                verdicts, top = self.broker.finish_and_peek(self.worker_id, pending)
                 crash_point("after_ack")
             except BrokerUnavailable as exc:
                 log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending))
                 if self.exited.wait(0.2):
                     return
                 continue
-            self._acked(pending, verdicts)
+            self._acked(pending, verdicts, top)
             pending = []
 
-    def _acked(self, outcomes: list[Outcome], verdicts: list[str]) -> None:
+    def _acked(self, outcomes: list[Outcome], verdicts: list[str], queued_top: str | None) -> None:
         with self._lock:
+            self._queued_top = queued_top
             for outcome, verdict in zip(outcomes, verdicts, strict=True):
                 self._attempts.pop(outcome.id, None)
                 self.processed += 1
@@ -261,7 +310,8 @@ class WorkerNode:
                     self.failed += 1
                 if verdict == "stale":
                     log.info("%s: late result for %s rejected (stale lease)", self.worker_id, outcome.id)
-            wake = self._wanted()[1]  # the unacked cap may have been what held claims back
+            # the unacked cap may have been what held claims back; or more urgent work waits
+            wake = self._wanted()[1] or self._ahead() is not None
         if wake or self.stopping.is_set():
             self.slot_freed.set()
 

@@ -1,10 +1,13 @@
 """Tasks claimed into the prefetch buffer are leases like any other: a draining node hands
-them back without running them, and one whose lease was lost is never started.
+them back without running them, and one whose lease was lost is never started; and a full
+buffer does not make a high-priority task wait behind it.
 
-The node runs in this process with no task threads, so claims stay in its buffer.
+Most tests run the node in this process with no task threads, so claims stay in its buffer.
 """
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 
@@ -13,6 +16,8 @@ from system.config import Settings
 from system.handlers import REGISTRY, TaskType
 from system.model import TaskSpec
 from system.worker.node import WorkerNode
+from system.worker.prefetch import MAX_PER_SLOT
+from tests.support.servers import wait_until
 
 
 def sleep_specs(n: int) -> list[TaskSpec]:
@@ -65,3 +70,45 @@ def test_a_handler_raising_system_exit_fails_its_task_and_the_slot_goes_on(
     assert [o.ok for o in outcomes] == [False, True]
     assert outcomes[0].payload == "SystemExit: bye"
     assert node.info()["running"] == 0
+
+
+def test_a_high_task_does_not_wait_behind_a_full_buffer(broker: Broker, settings: Settings) -> None:
+    """One slot, 4 normal tasks buffered behind the running one. Without claims out of turn the
+    high task would be claimed only once half the room is free (3 done) and then wait for the
+    4th; the ack after the high is submitted reports it, so at most the running task and the
+    one that slot took before that ack finish first."""
+    node = WorkerNode(settings.with_overrides(worker_id="w1", worker_concurrency=1, worker_prefetch_ms=60_000),
+                      broker=broker)
+    normal = [TaskSpec(type="sleep", data={"ms": 60}, priority="normal", max_retries=0, timeout=30.0)] * 12
+    normal_ids = [i for i, _ in broker.submit(normal)]
+    runner = threading.Thread(target=node.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: node.info()["prefetched"] == MAX_PER_SLOT, timeout=10,
+                   message="the node to fill its buffer")
+        high_id, = [i for i, _ in broker.submit(
+            [TaskSpec(type="sleep", data={"ms": 60}, priority="high", max_retries=0, timeout=30.0)])]
+        high = wait_until(lambda: (r := broker.get(high_id))["status"] == "succeeded" and r, timeout=10,
+                          message="the high task to finish")
+    finally:
+        node.stop()
+        runner.join(timeout=10)
+    ahead = [r for r in broker.get_many(normal_ids)
+             if r["finished_at"] is not None and high["submitted_at"] < r["finished_at"] < high["finished_at"]]
+    assert len(ahead) <= 2, f"{len(ahead)} normal tasks finished between the high's submit and its end"
+
+
+def test_a_node_holds_no_prefetch_of_low_tasks_beyond_two_ms(broker: Broker, settings: Settings) -> None:
+    """Lows are what everything outranks: with only lows queued the budget is 2 ms, so 60 ms
+    tasks are claimed for the free slot only, whatever WORKER_PREFETCH_MS says."""
+    node = WorkerNode(settings.with_overrides(worker_id="w1", worker_concurrency=1, worker_prefetch_ms=60_000),
+                      broker=broker)
+    broker.submit([TaskSpec(type="sleep", data={"ms": 60}, priority="low", max_retries=0, timeout=30.0)] * 6)
+    runner = threading.Thread(target=node.run, daemon=True)
+    runner.start()
+    try:
+        wait_until(lambda: node.processed >= 2, timeout=10, message="two low tasks to finish")
+        assert node.info()["prefetched"] == 0
+    finally:
+        node.stop()
+        runner.join(timeout=10)

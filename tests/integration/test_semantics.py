@@ -79,6 +79,27 @@ def test_strict_priority_then_fifo_within_a_level(broker: Broker) -> None:
     assert broker.claim("w", 10) == []
 
 
+def test_claims_and_acks_report_the_most_urgent_priority_still_queued(broker: Broker) -> None:
+    low_ids = submit(broker, *(spec(data=i, priority="low") for i in range(3)))
+    claims, top = broker.claim_and_peek("w", 1)
+    assert [c.id for c in claims] == low_ids[:1] and top == "low"
+    submit(broker, spec(priority="high"))
+    verdicts, top = broker.finish_and_peek("w", [ok(claims[0])])
+    assert verdicts == ["ok"] and top == "high"  # a busy worker learns of it on its next ack
+    claims, top = broker.claim_and_peek("w", 10)
+    assert len(claims) == 3 and top is None
+
+
+def test_a_claim_can_cap_its_high_tasks_and_fill_the_rest_from_below(broker: Broker) -> None:
+    highs = submit(broker, *(spec(data=i, priority="high") for i in range(4)))
+    lows = submit(broker, *(spec(data=i, priority="low") for i in range(4)))
+    claims, top = broker.claim_and_peek("w", 3, max_high=1)
+    assert [c.id for c in claims] == [highs[0], *lows[:2]]
+    assert top == "high"  # the other highs stay for nodes with free slots
+    claims, top = broker.claim_and_peek("w", 10, up_to="high")
+    assert [c.id for c in claims] == highs[1:] and top == "low"  # out-of-turn claims take highs only
+
+
 def test_claim_leases_the_task_and_bumps_the_fencing_token(broker: Broker, fast: Broker) -> None:
     task_id, = submit(broker, spec())
     claim, = fast.claim("w1", 5)

@@ -1,8 +1,11 @@
-"""The prefetch size: time-bounded, capped, off when durations are unknown or the budget is 0."""
+"""The prefetch size: time-bounded, capped, off when durations are unknown or the budget is 0;
+the ready buffer's order; when a more urgent queued task is claimed out of turn."""
 
 import threading
 
-from system.worker.prefetch import MAX_PER_SLOT, MeanDuration, ReadyBuffer, prefetch_count
+from system.worker.prefetch import MAX_PER_SLOT, MeanDuration, ReadyBuffer, claim_ahead, prefetch_budget, prefetch_count
+
+LEVELS = ("high", "normal", "low")
 
 
 def test_short_tasks_get_a_buffer_that_drains_within_the_budget() -> None:
@@ -10,6 +13,9 @@ def test_short_tasks_get_a_buffer_that_drains_within_the_budget() -> None:
     assert prefetch_count(2, 8, 0.5) == 32
     # 5 ms tasks: 2 ms of work per slot is 3.2 tasks across 8 slots
     assert prefetch_count(2, 8, 5.0) == 3
+    # the default budget (20 ms) fills the cap with 5 ms tasks, and holds 3 tasks of 50 ms
+    assert prefetch_count(20, 8, 5.0) == MAX_PER_SLOT * 8
+    assert prefetch_count(20, 8, 50.0) == 3
 
 
 def test_long_tasks_get_none_and_the_buffer_is_capped_per_slot() -> None:
@@ -51,3 +57,33 @@ def test_ready_buffer_close_wakes_a_waiting_taker_with_none() -> None:
     ready.close(1)
     taker.join(timeout=5)
     assert not taker.is_alive() and got == [None]
+
+
+def test_ready_buffer_reports_its_most_urgent_item_and_counts_per_level() -> None:
+    ready: ReadyBuffer[str] = ReadyBuffer(LEVELS)
+    assert ready.top() is None
+    ready.put("low1", "low")
+    ready.put("norm1", "normal")
+    assert ready.top() == "normal" and ready.count("low") == 1 and ready.count("high") == 0
+    assert ready.get() == "norm1" and ready.top() == "low"
+
+
+def test_a_queued_task_more_urgent_than_everything_buffered_is_claimed_ahead() -> None:
+    assert claim_ahead("high", "low", LEVELS) == "high"
+    assert claim_ahead("normal", "low", LEVELS) == "normal"
+    assert claim_ahead("high", "normal", LEVELS) == "high"
+
+
+def test_nothing_is_claimed_ahead_when_the_buffer_already_starts_with_it_or_is_empty() -> None:
+    assert claim_ahead("high", "high", LEVELS) is None  # a high is next anyway
+    assert claim_ahead("low", "normal", LEVELS) is None  # queued work is less urgent
+    assert claim_ahead(None, "low", LEVELS) is None  # nothing queued
+    assert claim_ahead("high", None, LEVELS) is None  # empty buffer: the normal claim comes first
+
+
+def test_the_budget_is_shallow_while_only_the_lowest_priority_is_queued() -> None:
+    assert prefetch_budget(20, "low", LEVELS) == 2
+    assert prefetch_budget(1, "low", LEVELS) == 1  # never deeper than asked
+    assert prefetch_budget(20, "normal", LEVELS) == 20
+    assert prefetch_budget(20, "high", LEVELS) == 20
+    assert prefetch_budget(20, None, LEVELS) == 20
