@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from system.cancellation import Cancellation
 from system.errors import ValidationError
 
 
@@ -21,14 +21,15 @@ class TaskFailed(Exception):
     """Raised by a handler to fail the attempt (it will be retried or dead-lettered)."""
 
 
-@dataclass(frozen=True)
-class TaskContext:
-    """What a handler may know about its attempt; `cancelled` is set on timeout or lost lease."""
+class TaskContext(NamedTuple):
+    """What a handler may know about its attempt; `cancelled` is set on timeout or lost lease.
+
+    A tuple: one is built per task run, and it is read-only."""
 
     task_id: str
     attempt: int
     deadline: float
-    cancelled: threading.Event
+    cancelled: Cancellation
     process_work_ms: int = 0
 
 

@@ -44,3 +44,11 @@ local function top_queued()
   end
   return 0
 end
+
+-- One command for a whole batch of arguments (ZADD score/member pairs, ZREM members), in
+-- chunks of 1000 (an even number, so pairs stay whole) to stay under Lua's unpack limit.
+local function call_batched(cmd, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end

@@ -10,6 +10,7 @@ local now = now_ms()
 local worker, lease_ms, max, levels = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local max_high = tonumber(ARGV[7])
 local out = {}
+local leases = {}  -- ZADD arguments: one call for the whole batch, not one per task
 local got = 0
 for q = 1, levels do
   local limit = max
@@ -25,7 +26,8 @@ for q = 1, levels do
       local attempts = tonumber(f[10]) + 1
       redis.call('HSET', tk, 'status', 'running', 'worker', worker, 'started_at', now,
         'token', token, 'attempts', attempts)
-      redis.call('ZADD', KEYS[4], now + lease_ms, id)
+      leases[#leases + 1] = now + lease_ms
+      leases[#leases + 1] = id
       add_event(id, now, 'claimed', worker, token, '')
       got = got + 1
       local o = #out
@@ -34,5 +36,6 @@ for q = 1, levels do
     end
   end
 end
+call_batched('ZADD', KEYS[4], leases)
 out[#out + 1] = top_queued()
 return out

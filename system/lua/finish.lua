@@ -11,8 +11,11 @@ local now = now_ms()
 local ttl = tonumber(ARGV[3])
 local nb = tonumber(ARGV[4])
 local out = {}
+local ended = {}  -- leases to drop: one ZREM for the whole batch, not one per task
 local c = {completed = 0, failed = 0, retried = 0, dead = 0, stale_acks = 0}
 local hist = {sum_ms = 0}  -- latency histogram increments, written once per batch
+local bounds = {}  -- bucket upper bounds as numbers, converted once per batch, not per task
+for b = 5, 4 + nb do bounds[#bounds + 1] = tonumber(ARGV[b]) end
 for i = 5 + nb, #ARGV, 6 do
   local id, token, worker, outcome, payload, delay =
     ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
@@ -27,14 +30,14 @@ for i = 5 + nb, #ARGV, 6 do
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
     redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
-    redis.call('ZREM', KEYS[4], id)
+    ended[#ended + 1] = id
     add_event(id, now, 'succeeded', worker, token, '')
     redis.call('EXPIRE', tk, ttl)
     redis.call('EXPIRE', events_key(id), ttl)
     local latency = now - tonumber(f[5])
     local bucket = 'inf'
-    for b = 5, 4 + nb do
-      if latency <= tonumber(ARGV[b]) then bucket = ARGV[b]; break end
+    for b = 1, nb do
+      if latency <= bounds[b] then bucket = ARGV[4 + b]; break end
     end
     hist[bucket] = (hist[bucket] or 0) + 1
     hist.sum_ms = hist.sum_ms + latency
@@ -43,7 +46,7 @@ for i = 5 + nb, #ARGV, 6 do
   else
     local failures = tonumber(f[3]) + 1
     redis.call('HSET', tk, 'acked', token)
-    redis.call('ZREM', KEYS[4], id)
+    ended[#ended + 1] = id
     c.failed = c.failed + 1
     add_event(id, now, 'failed', worker, token, payload)
     if failures <= tonumber(f[4]) then
@@ -61,6 +64,7 @@ for i = 5 + nb, #ARGV, 6 do
     end
   end
 end
+call_batched('ZREM', KEYS[4], ended)
 for name, n in pairs(c) do
   if n > 0 then redis.call('HINCRBY', KEYS[7], name, n) end
 end

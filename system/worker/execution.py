@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 
 from system.broker import Claim, Outcome
+from system.cancellation import Cancellation
 from system.config import Settings
 from system.handlers import REGISTRY, TaskContext
 from system.retry import backoff_ms
 
+# json.dumps with separators builds a new encoder per call; a result per task makes that show
+encode_json = json.JSONEncoder(separators=(",", ":")).encode
 
-@dataclass
+
+@dataclass(slots=True)
 class Attempt:
     """A task this worker holds: its claim, cancel flag and deadline (set when it starts)."""
 
     claim: Claim
     deadline: float = float("inf")  # a prefetched task's time limit has not started yet
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: Cancellation = field(default_factory=Cancellation)
     started: bool = False  # a thread took it from the prefetch buffer and runs it
     reported: bool = False  # an outcome (result or timeout) was already queued, or it was handed back
 
@@ -31,19 +34,18 @@ class Attempt:
 def run_attempt(attempt: Attempt, settings: Settings) -> Outcome:
     """Run the handler and describe the outcome; never raises."""
     claim = attempt.claim
-    ctx = TaskContext(task_id=claim.id, attempt=claim.attempt, deadline=attempt.deadline,
-                      cancelled=attempt.cancelled, process_work_ms=settings.process_work_ms)
+    ctx = TaskContext(claim.id, claim.attempt, attempt.deadline, attempt.cancelled, settings.process_work_ms)
     task_type = REGISTRY.get(claim.type)
     try:
         if task_type is None:
             raise LookupError(f"no handler for task type {claim.type!r} on this worker")
         result = task_type.run(claim.data, ctx)
-        payload = json.dumps(result, separators=(",", ":"))
+        payload = encode_json(result)
     except Exception as exc:  # a handler's failure is data, not a crash of the worker
         return failure(claim, f"{type(exc).__name__}: {exc}", settings)
     if time.monotonic() > attempt.deadline:
         return failure(claim, f"timed out after {claim.timeout:g}s", settings)
-    return Outcome(id=claim.id, token=claim.token, ok=True, payload=payload)
+    return Outcome(claim.id, claim.token, True, payload)
 
 
 def failure(claim: Claim, message: str, settings: Settings) -> Outcome:

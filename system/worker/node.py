@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from system.broker import Broker, Outcome, leader_instance
+from system.broker import Broker, Claim, Outcome, leader_instance
 from system.config import Settings
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
@@ -129,8 +129,7 @@ class WorkerNode:
                 errors = 0
                 if claims:
                     crash_point("after_claim")
-                    for claim in claims:
-                        self._start(claim)
+                    self._hold(claims)
                     continue
                 if not now:  # another node took it; this one is busy, so no idle wait
                     continue
@@ -175,12 +174,14 @@ class WorkerNode:
         depths = self.broker.queue_depths()
         return not self._attempts and not any(depths[k] for k in ("high", "normal", "low", "leased", "delayed"))
 
-    def _start(self, claim: Any) -> None:
-        attempt = Attempt(claim=claim)
+    def _hold(self, claims: list[Claim]) -> None:
+        """Track a claimed batch as held leases and hand it to the task threads."""
+        attempts = [Attempt(claim) for claim in claims]
         with self._lock:
-            self._attempts[claim.id] = attempt
-            self._buffered += 1
-        self._ready.put(attempt, claim.priority)
+            self._attempts.update((a.claim.id, a) for a in attempts)
+            self._buffered += len(attempts)
+        for attempt in attempts:
+            self._ready.put(attempt, attempt.claim.priority)
 
     def _task_loop(self) -> None:
         """One slot: take the next held task, run it, queue its outcome; no hand-off per task."""

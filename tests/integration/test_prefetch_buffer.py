@@ -27,8 +27,7 @@ def sleep_specs(n: int) -> list[TaskSpec]:
 def test_a_stopping_node_hands_back_buffered_tasks_at_once(broker: Broker, settings: Settings) -> None:
     node = WorkerNode(settings.with_overrides(worker_id="w1", shutdown_grace_s=30.0), broker=broker)
     ids = [i for i, _ in broker.submit(sleep_specs(3))]
-    for claim in broker.claim("w1", 3):
-        node._start(claim)
+    node._hold(broker.claim("w1", 3))
     assert node.info()["prefetched"] == 3 and node.info()["running"] == 0
     node.stop()
     assert not node._unfinished()  # nothing started, so the drain does not wait its grace
@@ -44,8 +43,7 @@ def test_a_stopping_node_hands_back_buffered_tasks_at_once(broker: Broker, setti
 def test_a_buffered_task_whose_lease_was_lost_is_dropped_not_run(broker: Broker, settings: Settings) -> None:
     node = WorkerNode(settings.with_overrides(worker_id="w1"), broker=broker)
     task_id, = [i for i, _ in broker.submit(sleep_specs(1))]
-    claim, = broker.claim("w1", 1)
-    node._start(claim)
+    node._hold(broker.claim("w1", 1))
     node.lease_lost(task_id)
     node._ready.close(1)
     node._task_loop()
@@ -62,8 +60,7 @@ def test_a_handler_raising_system_exit_fails_its_task_and_the_slot_goes_on(
     node = WorkerNode(settings.with_overrides(worker_id="w1"), broker=broker)
     broker.submit([TaskSpec(type="leave", data=None, priority="normal", max_retries=0, timeout=30.0),
                    *sleep_specs(1)])
-    for claim in broker.claim("w1", 2):
-        node._start(claim)
+    node._hold(broker.claim("w1", 2))
     node._ready.close(1)
     node._task_loop()  # runs both, then returns on close: the exit did not end the thread
     outcomes = [node._outcomes.get_nowait() for _ in range(2)]

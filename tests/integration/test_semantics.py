@@ -114,6 +114,16 @@ def test_claim_leases_the_task_and_bumps_the_fencing_token(broker: Broker, fast:
     assert (again.token, again.attempt) == ("2", 2)
 
 
+def test_a_batch_larger_than_one_lease_command_takes_is_leased_and_released_whole(broker: Broker) -> None:
+    """Claims write their leases, and acks drop them, with one command per 1000 arguments."""
+    ids = submit(broker, *[spec(data=i) for i in range(1500)])
+    claims = broker.claim("w1", 1500)
+    assert [c.id for c in claims] == ids and broker.client.zcard(broker.keys.leases) == 1500
+    outcomes = [ok(c) if i % 2 else err(c) for i, c in enumerate(claims)]
+    assert broker.finish("w1", outcomes) == ["retry" if i % 2 == 0 else "ok" for i in range(1500)]
+    assert broker.client.zcard(broker.keys.leases) == 0 and broker.stats()["completed"] == 750
+
+
 def test_late_finish_with_a_stale_token_is_recorded_not_applied(broker: Broker, fast: Broker) -> None:
     task_id, = submit(broker, spec())
     old, = fast.claim("w1", 1)

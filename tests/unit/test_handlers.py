@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
+from system.cancellation import Cancellation
 from system.errors import ValidationError
 from system.handlers import REGISTRY, TaskContext, TaskFailed
 
 
-def ctx(attempt: int = 1, *, work_ms: int = 0, cancelled: threading.Event | None = None) -> TaskContext:
+def ctx(attempt: int = 1, *, work_ms: int = 0, cancelled: Cancellation | None = None) -> TaskContext:
     return TaskContext(task_id="t1", attempt=attempt, deadline=time.monotonic() + 60,
-                       cancelled=cancelled or threading.Event(), process_work_ms=work_ms)
+                       cancelled=cancelled or Cancellation(), process_work_ms=work_ms)
 
 
 def run(kind: str, data: Any, **kwargs: Any) -> Any:
@@ -64,7 +65,7 @@ def test_no_data_uses_the_defaults(kind: str) -> None:
 
 
 def test_sleep_stops_early_when_cancelled() -> None:
-    cancelled = threading.Event()
+    cancelled = Cancellation()
     threading.Timer(0.05, cancelled.set).start()
     start = time.perf_counter()
     with pytest.raises(TaskFailed, match="cancelled"):
