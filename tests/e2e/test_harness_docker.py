@@ -3,11 +3,7 @@ container, network, volume or toxic behind."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +12,9 @@ from harness.backends.compose import leftovers
 from harness.ledger import ledgers, read_records
 from harness.loader import parse_scenario
 from harness.runner import RunOptions, run_scenario
+from tests.support.harness_process import harness_run, wait_for_faults
 
 pytestmark = pytest.mark.timeout(600)
-ROOT = Path(__file__).resolve().parents[2]
 FAST = {"LEASE_TTL_MS": "3000", "HEARTBEAT_INTERVAL_MS": "500", "LEADER_TTL_MS": "2000",
         "WORKER_TTL_MS": "3000", "SHUTDOWN_GRACE_S": "3"}
 
@@ -58,23 +54,12 @@ timeline:
 checks: [no_lost_tasks]
 """)
     state = tmp_path / "state"
-    env = {**os.environ, "HARNESS_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(file), "--backend",
-                             "docker", "--out", str(tmp_path / "out")], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 400
-    ledger = None
-    while ledger is None and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[0].decode()[-3000:]
-        for path in ledgers(state) if state.exists() else []:
-            if sum(1 for r in read_records(path) if r["op"] == "fault") >= 2:
-                ledger = path
-        time.sleep(0.5)
-    assert ledger is not None, "faults were never applied"
-    (project,) = projects(ledger)
-    assert leftovers(project) != []
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=180)
+    with harness_run(file, backend="docker", out=tmp_path / "out", state=state) as proc:
+        ledger = wait_for_faults(state, proc, timeout=400)
+        (project,) = projects(ledger)
+        assert leftovers(project) != []
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 130, out.decode()[-3000:]
     assert leftovers(project) == []
     assert ledgers(state) == []

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from harness.ledger import ledgers, read_records
 from tests.integration.test_harness_local import assert_nothing_left, pid_alive
+from tests.support.harness_process import harness_run, wait_for_faults
 
 pytestmark = pytest.mark.timeout(180)
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,28 +33,14 @@ checks: [no_lost_tasks]
 """
 
 
-def start_harness(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def scenario_file(tmp_path: Path) -> Path:
     file = tmp_path / "probe.yaml"
     file.write_text(SCENARIO)
-    state = tmp_path / "state"
-    env = {**os.environ, "HARNESS_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(file), "--backend", "local",
-                             "--out", str(tmp_path / "out")], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # noqa: SIM115
-    return proc, state
+    return file
 
 
-def wait_for_faults(state: Path, proc: subprocess.Popen[bytes]) -> Path:
-    """Poll the ledger until both faults are applied (the system is up and broken)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-        for path in ledgers(state) if state.exists() else []:
-            if sum(1 for r in read_records(path) if r["op"] == "fault") >= 2:
-                time.sleep(0.3)  # let the pause land
-                return path
-        time.sleep(0.1)
-    raise AssertionError("faults were never applied")
+def harness(tmp_path: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    return harness_run(scenario_file(tmp_path), backend="local", out=tmp_path / "out", state=tmp_path / "state")
 
 
 def spawned(path: Path) -> list[int]:
@@ -61,25 +49,26 @@ def spawned(path: Path) -> list[int]:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_run_tears_everything_down(tmp_path: Path, sig: int) -> None:
-    proc, state = start_harness(tmp_path)
-    ledger = wait_for_faults(state, proc)
-    pids = spawned(ledger)
-    assert len(pids) >= 6 and all(pid_alive(p) for p in pids)
-    proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=60)
+    with harness(tmp_path) as proc:
+        ledger = wait_for_faults(tmp_path / "state", proc)
+        pids = spawned(ledger)
+        assert len(pids) >= 6 and all(pid_alive(p) for p in pids)
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out.decode()
     run_dir = next((tmp_path / "out" / "teardown-probe").iterdir())
     archived = run_dir / "ledger.jsonl"
     assert archived.exists(), "a clean teardown archives the ledger in the run directory"
     assert_nothing_left(archived)
-    assert ledgers(state) == []
+    assert ledgers(tmp_path / "state") == []
 
 
 def test_cleanup_after_the_harness_was_killed(tmp_path: Path) -> None:
-    proc, state = start_harness(tmp_path)
-    ledger = wait_for_faults(state, proc)
-    proc.kill()
-    proc.communicate(timeout=10)
+    state = tmp_path / "state"
+    with harness(tmp_path) as proc:
+        ledger = wait_for_faults(state, proc)
+        proc.kill()
+        proc.communicate(timeout=10)
     pids = spawned(ledger)
     assert any(pid_alive(p) for p in pids), "children outlive a SIGKILLed harness"
     env = {**os.environ, "HARNESS_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
