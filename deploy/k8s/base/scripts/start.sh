@@ -15,7 +15,7 @@ ME="$(hostname)"
 current_primary() {
     for peer in sentinel-0 sentinel-1 sentinel-2; do
         [ "$peer" != "$ME" ] || continue
-        found="$(timeout 2 redis-cli -h "$peer.sentinel" -p 26379 sentinel get-master-addr-by-name "$MASTER" 2>/dev/null | head -n 1 || true)"
+        found="$(timeout 2 env -u REDISCLI_AUTH redis-cli -h "$peer.sentinel" -p 26379 sentinel get-master-addr-by-name "$MASTER" 2>/dev/null | head -n 1 || true)"
         [ -z "$found" ] || { echo "$found"; return; }
     done
 }
