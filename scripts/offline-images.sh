@@ -138,7 +138,9 @@ write_dotenv() {
     tmp="$(mktemp "$DOTENV.XXXXXX")"
     TEMPS+=("$tmp")
     if [ -f "$DOTENV" ]; then
-        awk -v b="$BEGIN_MARK" -v e="$END_MARK" '$0==b{skip=1} !skip{print} $0==e{skip=0}' "$DOTENV" >"$tmp"
+        # drop an earlier block (matched by the start of its marker lines), keep every other line
+        awk -v b="${BEGIN_MARK%% (*}" -v e="$END_MARK" \
+            'index($0, b) == 1 {skip=1} !skip {print} index($0, e) == 1 {skip=0}' "$DOTENV" >"$tmp"
     fi
     { echo "$BEGIN_MARK"; grep -v '^#' "$ENV_FILE"; echo "$END_MARK"; } >>"$tmp"
     mv "$tmp" "$DOTENV"
