@@ -195,3 +195,11 @@ def test_images_and_ports_are_those_of_compose() -> None:
     assert {"name": "GATEWAY_PORT", "value": str(port)} in gateway["env"]
     service = _by_kind(docs, "Service", "gateway")
     assert service["spec"]["ports"][0]["port"] == port
+
+
+def test_app_pods_run_as_the_images_user() -> None:
+    uid = re.search(r"useradd --system --uid (\d+)", (ROOT / "system" / "Dockerfile").read_text())
+    assert uid, "system/Dockerfile must create the user `app` with a fixed uid"
+    for name in ("gateway", "worker"):
+        pod = _by_kind(_render("dev"), "Deployment", name)["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == int(uid.group(1)), name
