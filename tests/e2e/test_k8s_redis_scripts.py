@@ -1,7 +1,8 @@
 """deploy/k8s/base/scripts/start.sh for real, without a cluster: Docker containers named like the
 StatefulSet pods (hostname redis-0, DNS name redis-0.redis, ...) on one network, as Kubernetes'
-headless Services would name them. Shows replication, a Sentinel failover by hostname, the old
-primary rejoining, and a Sentinel restarted with an empty config learning the current primary."""
+headless Services would name them, running as the pods' non-root uid with their own volumes.
+Shows replication, a Sentinel failover by hostname, the old primary rejoining, and a Sentinel
+restarted with an empty config learning the current primary."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "deploy" / "k8s" / "base" / "scripts"
 PASSWORD = "k8s-test"
+UID = 999  # runAsUser of the redis and sentinel pods (deploy/k8s/base/redis.yaml)
 
 
 def _docker(*args: str, check: bool = True) -> str:
@@ -32,7 +34,8 @@ def _docker(*args: str, check: bool = True) -> str:
 class Pods:
     """Containers standing in for the pods of the redis and sentinel StatefulSets."""
 
-    def __init__(self) -> None:
+    def __init__(self, volumes: Path) -> None:
+        self.volumes = volumes
         self.prefix = f"taskq-k8s-{uuid.uuid4().hex[:6]}"
         self.image = os.environ.get("REDIS_IMAGE") or env_file_values().get("REDIS_IMAGE") or "redis:7"
         self.names: list[str] = []
@@ -40,9 +43,12 @@ class Pods:
 
     def run(self, pod: str, role: str) -> None:
         name = f"{self.prefix}-{pod}"
+        data = self.volumes / f"{pod}-{uuid.uuid4().hex[:4]}"  # a fresh volume, owned like fsGroup makes it
+        data.mkdir()
+        os.chown(data, UID, UID)
         _docker("run", "-d", "--name", name, "--hostname", pod, "--network", self.prefix,
-                "--network-alias", f"{pod}.{role}", "-e", f"REDIS_PASSWORD={PASSWORD}",
-                "-v", f"{SCRIPTS}:/opt/taskq:ro", "-v", "/data", self.image, "sh", "/opt/taskq/start.sh", role)
+                "--network-alias", f"{pod}.{role}", "-e", f"REDIS_PASSWORD={PASSWORD}", "--user", f"{UID}:{UID}",
+                "-v", f"{SCRIPTS}:/opt/taskq:ro", "-v", f"{data}:/data", self.image, "sh", "/opt/taskq/start.sh", role)
         self.names.append(name)
 
     def cli(self, pod: str, *args: str, port: int = 6379) -> list[str]:
@@ -64,8 +70,10 @@ class Pods:
 
 
 @pytest.fixture
-def pods(docker_ready: None) -> Iterator[Pods]:
-    p = Pods()
+def pods(docker_ready: None, tmp_path: Path) -> Iterator[Pods]:
+    if os.geteuid() != 0:
+        pytest.skip("the pod volumes are chowned to uid 999, which needs root")
+    p = Pods(tmp_path)
     try:
         yield p
     finally:

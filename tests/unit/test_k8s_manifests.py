@@ -203,3 +203,13 @@ def test_app_pods_run_as_the_images_user() -> None:
     for name in ("gateway", "worker"):
         pod = _by_kind(_render("dev"), "Deployment", name)["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsUser"] == int(uid.group(1)), name
+
+
+def test_hpa_metric_is_the_one_the_documented_adapter_rule_serves() -> None:
+    hpa = _by_kind(_render("production"), "HorizontalPodAutoscaler", "worker")
+    metric = hpa["spec"]["metrics"][0]["external"]["metric"]["name"]
+    doc = (ROOT / "docs" / "kubernetes.md").read_text()
+    assert f"name: {{as: {metric}}}" in doc, "docs/kubernetes.md must give the adapter rule serving the HPA's metric"
+    source = re.search(r"seriesQuery: '(\w+)\{", doc)
+    assert source and f'"{source.group(1)}"' in (ROOT / "system" / "metrics.py").read_text(), \
+        "the adapter rule must read a metric the gateway exports"
