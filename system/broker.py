@@ -296,6 +296,11 @@ class Broker:
             pipe.sadd(self.keys.workers_active, worker_id)
             pipe.execute()
 
+    def is_registered(self, worker_id: str) -> bool:
+        """Whether the worker's registration is live (its heartbeats arrive): for probes."""
+        with translated_errors():
+            return bool(self.client.exists(self.keys.worker(worker_id)))
+
     def deregister(self, worker_id: str, instance: str) -> None:
         with translated_errors():
             self.scripts.deregister(keys=[self.keys.workers_active, self.keys.worker(worker_id), self.keys.leader],
