@@ -15,7 +15,15 @@ import redis
 
 from system.config import Settings
 from system.connection import connect
-from system.errors import BrokerUnavailable, Conflict, NotDurable, NotFound, TaskQueueError
+from system.errors import (
+    BrokerOutOfMemory,
+    BrokerTimeout,
+    BrokerUnavailable,
+    Conflict,
+    NotDurable,
+    NotFound,
+    WritesRefused,
+)
 from system.keys import PRIORITIES, Keys
 from system.metrics import LATENCY_BUCKETS_MS
 from system.model import TaskSpec, is_task_id, task_record
@@ -55,17 +63,31 @@ class Outcome(NamedTuple):
 
 @contextmanager
 def translated_errors() -> Iterator[None]:
-    """Map redis-py's exceptions to the project's: connection trouble is 503, not a crash."""
+    """Map every redis-py exception to the project's: each is a BrokerUnavailable, so callers
+    (worker loops, the gateway's 503/507) handle them all alike; nothing above sees redis-py's."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
-        raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
-    except redis.ResponseError as exc:
-        if str(exc).startswith(("LOADING", "MASTERDOWN", "NOREPLICAS", "READONLY", "BUSY")):
-            raise BrokerUnavailable(f"Redis not ready: {exc}") from exc
-        raise TaskQueueError(f"Redis error: {exc}") from exc
     except redis.RedisError as exc:
-        raise BrokerUnavailable(f"Redis error: {exc}") from exc
+        raise broker_error(exc) from exc
+
+
+UNKNOWN_OUTCOME = "the command may or may not have been applied; retry with the same Idempotency-Key"
+
+
+def broker_error(exc: redis.RedisError) -> BrokerUnavailable:
+    """The project's error for one redis-py exception (pure, so each mapping is unit-tested)."""
+    text = str(exc)
+    if isinstance(exc, redis.OutOfMemoryError) or text.startswith("OOM") or "maxmemory" in text:
+        return BrokerOutOfMemory(f"Redis is out of memory (maxmemory reached) and refuses writes: {text}")
+    if isinstance(exc, redis.ReadOnlyError) or text.startswith(("READONLY", "MISCONF")):
+        return WritesRefused(f"Redis refuses writes: {text}")
+    if isinstance(exc, redis.TimeoutError):
+        return BrokerTimeout(f"Redis did not answer in time ({text}); {UNKNOWN_OUTCOME}")
+    if isinstance(exc, redis.ConnectionError):
+        return BrokerUnavailable(f"Redis unavailable: {text}")
+    if text.startswith(("LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY")):
+        return BrokerUnavailable(f"Redis not ready: {text}")
+    return BrokerUnavailable(f"Redis error: {text}")
 
 
 class Broker:
@@ -357,6 +379,8 @@ def _worker_view(info: dict[str, str], leader: str | None) -> dict[str, Any]:
         if key in view:
             view[key] = float(view[key])
     view["current"] = json.loads(view.get("current", "[]"))
+    view["loops"] = json.loads(view.get("loops", "{}"))  # seconds since each loop's last round
+    view["stalled"] = json.loads(view.get("stalled", "[]"))  # loops silent for over WORKER_STALL_MS
     view["leader"] = view.get("id") == leader
     return view
 

@@ -24,6 +24,7 @@ from system.keys import PRIORITIES
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
 from system.worker.prefetch import MeanDuration, ReadyBuffer, claim_ahead, prefetch_budget, prefetch_count
+from system.worker.supervise import Liveness, backoff_s, supervised
 
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
@@ -34,6 +35,12 @@ URGENT_WAIT_S = 0.05  # the most a free slot waits for a claim of a more urgent 
 # Test hook, not a setting: TQ_CRASH_AT=after_claim|before_ack|after_ack makes the process die
 # at that point as if SIGKILLed (tests/integration/test_crash_points.py). Unset in production.
 CRASH_AT = os.environ.get("TQ_CRASH_AT", "")
+# Test hook, not a setting: TQ_STALL_LOOP=ack makes the acker block forever before its first
+# ack, as a call that never returns would (tests/integration/test_worker_robust.py).
+STALL_LOOP = os.environ.get("TQ_STALL_LOOP", "")
+LOOPS = ("claim", "ack", "heartbeat", "leader")  # long-lived loops whose liveness the heartbeat reports
+IDLE_BEAT_S = 1.0  # an idle acker still reports a beat this often
+ACK_RETRY_MAX_S = 1.0  # longest wait between two tries of an unacked batch
 
 
 def crash_point(name: str) -> None:
@@ -68,20 +75,21 @@ class WorkerNode:
         self._task_ms = MeanDuration()
         self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
         self._outcomes: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self.liveness = Liveness(LOOPS)
+        self.stall_s = settings.worker_stall_ms / 1000
 
     # --- lifecycle -------------------------------------------------------------------
     def run(self) -> None:
         """Serve until stop() (SIGTERM) or, in burst mode, until there is nothing left to do."""
         log.info("%s: started (concurrency %d)", self.worker_id, self.concurrency)
-        acker = threading.Thread(target=self._ack_loop, name=f"{self.worker_id}-ack", daemon=True)
-        acker.start()
+        acker = self._start(self._ack_loop, "ack")
         # daemon threads: a handler still stuck after the grace period must not keep the process
         for n in range(self.concurrency):
-            threading.Thread(target=self._task_loop, name=f"{self.worker_id}-task_{n}", daemon=True).start()
+            self._start(self._task_loop, f"task_{n}")
         heartbeat = start_daemon(heartbeat_loop, self, "heartbeat")
         leader = start_daemon(leader_loop, self, "leader")
         try:
-            self._claim_loop()
+            supervised(self._claim_loop, f"{self.worker_id}-claim", self.stopping)()
         finally:
             self.stopping.set()  # also in burst mode, where stop() was never called
             self._drain()
@@ -98,6 +106,18 @@ class WorkerNode:
                 log.warning("%s: could not deregister: %s", self.worker_id, exc)
             log.info("%s: stopped after %d tasks", self.worker_id, self.processed)
 
+    def _start(self, loop: Any, name: str) -> threading.Thread:
+        """A daemon thread running `loop` under supervision (see supervise.py)."""
+        full = f"{self.worker_id}-{name}"
+        thread = threading.Thread(target=supervised(loop, full, self.exited), name=full, daemon=True)
+        thread.start()
+        return thread
+
+    def ack_stalled(self) -> bool:
+        """The acker made no round within WORKER_STALL_MS: results this node computes may never
+        be recorded, so it must not claim more or keep extending the leases it holds."""
+        return "ack" in self.liveness.stalled(self.stall_s)
+
     def stop(self) -> None:
         """Stop claiming; the grace period counts from here, not from when the claim loop notices."""
         if self.grace_deadline is None:
@@ -109,6 +129,10 @@ class WorkerNode:
         errors = 0
         while not self.stopping.is_set():
             self.slot_freed.clear()
+            if self.ack_stalled():  # claims would only be leases that are never extended
+                self.liveness.beat("claim")
+                self.slot_freed.wait(0.5)
+                continue
             with self._lock:
                 wanted, now = self._wanted()
                 ahead = None if now else self._ahead()
@@ -117,6 +141,7 @@ class WorkerNode:
                 free_for_urgent = max(1, self.concurrency - self._running - self._ready.count("high"))
                 max_high = wanted if top == "high" else free_for_urgent
             if not now and not ahead:
+                self.liveness.beat("claim")
                 self.slot_freed.wait(0.5)
                 continue
             try:
@@ -126,6 +151,7 @@ class WorkerNode:
                 else:
                     claims, top = self.broker.claim_and_peek(self.worker_id, free_for_urgent, up_to=ahead)
                 self._claim_done(top)
+                self.liveness.beat("claim")
                 errors = 0
                 if claims:
                     crash_point("after_claim")
@@ -138,6 +164,7 @@ class WorkerNode:
                 self.broker.wait_for_work(0.5 if self.burst else 1.0)
             except BrokerUnavailable as exc:
                 self._claim_done(None)  # unknown now: no slot waits for urgent work meanwhile
+                self.liveness.beat("claim")  # alive; Redis is what fails
                 errors += 1
                 log.warning("%s: claim failed (%s); retrying", self.worker_id, exc)
                 self.stopping.wait(min(2.0, 0.05 * 2 ** errors))
@@ -268,38 +295,61 @@ class WorkerNode:
 
     # --- acks ------------------------------------------------------------------------
     def _ack_loop(self) -> None:
-        """Send outcomes in batches; on Redis errors keep them and retry (fencing makes it safe)."""
+        """Send outcomes in batches; on any error keep them and retry (fencing makes it safe).
+
+        A broker error (Redis down, OOM, MISCONF, ...) counts as a live round; any other error
+        is logged and retried without a beat, so an acker that cannot work shows as stalled."""
         pending: list[Outcome] = []
         closing = False
+        failures = 0
         while not (closing and not pending):
+            closing = self._gather(pending, closing)
             if not pending:
-                item = self._outcomes.get()
-                if item is None:
-                    closing = True
-                    continue
-                pending.append(item)
-                if not closing and (self._running or self._buffered):
-                    time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
-            while len(pending) < ACK_BATCH:
-                try:
-                    item = self._outcomes.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    closing = True
-                    break
-                pending.append(item)
+                continue
+            if STALL_LOOP == "ack":
+                threading.Event().wait()
             crash_point("before_ack")
             try:
                 verdicts, top = self.broker.finish_and_peek(self.worker_id, pending)
                 crash_point("after_ack")
             except BrokerUnavailable as exc:
+                self.liveness.beat("ack")
                 log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending))
-                if self.exited.wait(0.2):
-                    return
+            except Exception:  # noqa: BLE001 - keep the outcomes; the stall shows in /health
+                log.exception("%s: ack failed unexpectedly; retrying %d", self.worker_id, len(pending))
+            else:
+                self.liveness.beat("ack")
+                failures = 0
+                self._acked(pending, verdicts, top)
+                pending = []
                 continue
-            self._acked(pending, verdicts, top)
-            pending = []
+            failures += 1
+            if self.exited.wait(min(ACK_RETRY_MAX_S, 2 * backoff_s(failures))):
+                return
+
+    def _gather(self, pending: list[Outcome], closing: bool) -> bool:
+        """Add queued outcomes to `pending` (waiting up to IDLE_BEAT_S for a first one, then
+        lingering for company while tasks run); returns whether the stop marker came."""
+        if not pending and not closing:
+            try:
+                item = self._outcomes.get(timeout=IDLE_BEAT_S)
+            except queue.Empty:
+                self.liveness.beat("ack")  # idle is alive
+                return False
+            if item is None:
+                return True
+            pending.append(item)
+            if self._running or self._buffered:
+                time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
+        while len(pending) < ACK_BATCH:
+            try:
+                item = self._outcomes.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return True
+            pending.append(item)
+        return closing
 
     def _acked(self, outcomes: list[Outcome], verdicts: list[str], queued_top: str | None) -> None:
         with self._lock:
@@ -344,7 +394,8 @@ class WorkerNode:
     def info(self) -> dict[str, Any]:
         with self._lock:
             current, running, prefetched = list(self._attempts)[:50], self._running, self._buffered
-        return {"id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(),
+        return {"loops": self.liveness.ages(), "stalled": self.liveness.stalled(self.stall_s),
+                "id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(),
                 "started_at": round(self.started_at, 3), "last_heartbeat": round(time.time(), 3),
                 "concurrency": self.concurrency, "current": current, "running": running,
                 "prefetched": prefetched, "processed": self.processed,
