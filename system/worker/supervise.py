@@ -75,5 +75,6 @@ def supervised(loop: Callable[[], None], name: str, stop: threading.Event) -> Ca
                              name, exc_info=True)
                 logging.shutdown()
                 os._exit(EXIT_STATUS)
+                return  # only reached when a test replaces os._exit
 
     return run
