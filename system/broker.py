@@ -6,6 +6,7 @@ redis-py errors are translated here into system.errors; nothing above sees redis
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -59,6 +60,19 @@ class Outcome(NamedTuple):
     ok: bool
     payload: str  # JSON result, or the error message
     retry_delay_ms: int = 0
+    began: float = 0.0  # time.monotonic() when a thread started it; 0: unknown (recorded as now)
+
+
+class Start(NamedTuple):
+    """A thread of this worker started a reserved task (time.monotonic() in `began`)."""
+
+    id: str
+    token: str
+    began: float
+
+
+def _ms_since(began: float, now: float) -> int:
+    return max(0, int(1000 * (now - began))) if began else 0
 
 
 @contextmanager
@@ -288,24 +302,33 @@ class Broker:
         'duplicate' for an outcome already applied (a re-sent batch whose reply was lost)."""
         return self.finish_and_peek(worker_id, outcomes)[0]
 
-    def finish_and_peek(self, worker_id: str, outcomes: Sequence[Outcome]) -> tuple[list[str], str | None]:
-        """finish(), plus the highest priority queued (None: none), read in the same script: a
-        node whose prefetch buffer is full learns of more urgent work on every ack, for free."""
-        args: list[Any] = [*self._base, self.settings.result_ttl_s, len(LATENCY_BUCKETS_MS), *LATENCY_BUCKETS_MS]
+    def finish_and_peek(self, worker_id: str, outcomes: Sequence[Outcome],
+                        starts: Sequence[Start] = ()) -> tuple[list[str], str | None]:
+        """finish(), after recording `starts` (reserved -> running), plus the highest priority
+        queued (None: none), read in the same script: a node whose prefetch buffer is full
+        learns of more urgent work on every ack, for free. Start times travel as "ms ago", so
+        they land on the Redis clock whatever the worker's clock says."""
+        now = time.monotonic()
+        args: list[Any] = [*self._base, self.settings.result_ttl_s, len(LATENCY_BUCKETS_MS), *LATENCY_BUCKETS_MS,
+                           worker_id, len(starts)]
+        for s in starts:
+            args += [s.id, s.token, _ms_since(s.began, now)]
         for o in outcomes:
-            args += [o.id, o.token, worker_id, "ok" if o.ok else "error", o.payload, o.retry_delay_ms]
+            args += [o.id, o.token, worker_id, "ok" if o.ok else "error", o.payload, o.retry_delay_ms,
+                     _ms_since(o.began, now)]
         with translated_errors():
             *verdicts, top = self.scripts.finish(
                 keys=[*self.keys.queues, self.keys.leases, self.keys.delayed, self.keys.dead, self.keys.stats,
                       self.keys.latency], args=args)
         return verdicts, _top_priority(top)
 
-    def release(self, worker_id: str, held: Sequence[tuple[str, str]]) -> int:
+    def release(self, worker_id: str, held: Sequence[tuple[str, str]], reason: str = "worker shutting down") -> int:
+        """Hand held (id, token) tasks back to the front of their queues; returns how many."""
         if not held:
             return 0
         with translated_errors():
             return self.scripts.release(keys=[*self.keys.queues, self.keys.leases, self.keys.wakeup],
-                                        args=[*self._base, worker_id, *_flatten(held)])
+                                        args=[*self._base, worker_id, reason, *_flatten(held)])
 
     def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
         """Register or refresh this worker: one MULTI/EXEC, expiring unless refreshed."""

@@ -67,6 +67,7 @@ class Attempt:
     end: float
     outcome: str      # succeeded | failed | lease_expired | stale_ack | released | running
     applied: bool     # False when the lease was lost: its result (if any) was not applied
+    began: float | None = None  # when a thread started it (`started` event); before: in the worker's buffer
 
 
 def successes_by_worker(tasks: Iterable[dict[str, Any]], offset: float) -> dict[str, list[float]]:
@@ -101,8 +102,10 @@ def attempts(task: dict[str, Any], offset: float) -> list[Attempt]:
         else:
             end_t, outcome = mine[-1]["t"], mine[-1]["event"]
         lost = any(x.get("event") in ("lease_expired", "stale_ack") for x in mine)
+        began = next((x["t"] - offset for x in events[i + 1:]
+                      if x.get("event") == "started" and x.get("token", token) == token), None)
         out.append(Attempt(worker=worker, token=token, start=e["t"] - offset, end=end_t - offset,
-                           outcome=outcome, applied=not lost))
+                           outcome=outcome, applied=not lost, began=began))
     return out
 
 

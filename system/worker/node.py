@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from system.broker import Broker, Claim, Outcome, leader_instance
+from system.broker import Broker, Claim, Outcome, Start, leader_instance
 from system.config import Settings
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
@@ -41,6 +41,21 @@ STALL_LOOP = os.environ.get("TQ_STALL_LOOP", "")
 LOOPS = ("claim", "ack", "heartbeat", "leader")  # long-lived loops whose liveness the heartbeat reports
 IDLE_BEAT_S = 1.0  # an idle acker still reports a beat this often
 ACK_RETRY_MAX_S = 1.0  # longest wait between two tries of an unacked batch
+START_REPORT_S = 0.005  # a task still running this long after its start has the start sent alone
+
+
+def _due_starts(outcomes: list[Outcome], starts: dict[str, Start]) -> list[Start]:
+    """Starts to send now, removed from `starts`: those older than START_REPORT_S. A start whose
+    task's outcome is in this batch is dropped; the outcome carries its start time."""
+    for outcome in outcomes:
+        starts.pop(outcome.id, None)
+    if not starts:
+        return []
+    cutoff = time.monotonic() - START_REPORT_S
+    due = [start for start in starts.values() if start.began <= cutoff]
+    for start in due:
+        del starts[start.id]
+    return due
 
 
 def crash_point(name: str) -> None:
@@ -74,7 +89,7 @@ class WorkerNode:
         self._claimed = threading.Condition(self._lock)
         self._task_ms = MeanDuration()
         self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
-        self._outcomes: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()
         self.liveness = Liveness(LOOPS)
         self.stall_s = settings.worker_stall_ms / 1000
 
@@ -242,12 +257,16 @@ class WorkerNode:
                 self._attempts.pop(attempt.claim.id, None)
                 return False
             attempt.started = True
-            attempt.deadline = time.monotonic() + attempt.claim.timeout
+            attempt.began = time.monotonic()
+            attempt.deadline = attempt.began + attempt.claim.timeout
             self._running += 1
             # it took the last buffered task of its priority: the next urgent one may be due
             ahead = self._ahead() is not None
         if ahead:
             self.slot_freed.set()
+        # reserved -> running travels with the acks: merged into this task's own ack if it ends
+        # within START_REPORT_S, else sent alone about then (no round trip per task)
+        self._outcomes.put(Start(attempt.claim.id, attempt.claim.token, attempt.began))
         return True
 
     def _execute(self, attempt: Attempt) -> None:
@@ -295,52 +314,62 @@ class WorkerNode:
 
     # --- acks ------------------------------------------------------------------------
     def _ack_loop(self) -> None:
-        """Send outcomes in batches; on any error keep them and retry (fencing makes it safe).
+        """Send outcomes (and starts) in batches; on any error keep them and retry (fencing
+        makes it safe).
 
         A broker error (Redis down, OOM, MISCONF, ...) counts as a live round; any other error
         is logged and retried without a beat, so an acker that cannot work shows as stalled."""
         pending: list[Outcome] = []
+        starts: dict[str, Start] = {}  # started tasks whose start is not sent yet
         closing = False
         failures = 0
         while not (closing and not pending):
-            closing = self._gather(pending, closing)
-            if not pending:
+            closing = self._gather(pending, starts, closing)
+            due = _due_starts(pending, starts)
+            if not pending and not due:
                 continue
             if STALL_LOOP == "ack":
                 threading.Event().wait()
             crash_point("before_ack")
             try:
-                verdicts, top = self.broker.finish_and_peek(self.worker_id, pending)
+                verdicts, top = self.broker.finish_and_peek(self.worker_id, pending, due)
                 crash_point("after_ack")
             except BrokerUnavailable as exc:
                 self.liveness.beat("ack")
-                log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending))
+                log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending) + len(due))
             except Exception:  # noqa: BLE001 - keep the outcomes; the stall shows in /health
-                log.exception("%s: ack failed unexpectedly; retrying %d", self.worker_id, len(pending))
+                log.exception("%s: ack failed unexpectedly; retrying %d", self.worker_id, len(pending) + len(due))
             else:
                 self.liveness.beat("ack")
                 failures = 0
                 self._acked(pending, verdicts, top)
                 pending = []
                 continue
+            starts.update((start.id, start) for start in due)
             failures += 1
             if self.exited.wait(min(ACK_RETRY_MAX_S, 2 * backoff_s(failures))):
                 return
 
-    def _gather(self, pending: list[Outcome], closing: bool) -> bool:
-        """Add queued outcomes to `pending` (waiting up to IDLE_BEAT_S for a first one, then
-        lingering for company while tasks run); returns whether the stop marker came."""
+    def _gather(self, pending: list[Outcome], starts: dict[str, Start], closing: bool) -> bool:
+        """Add queued outcomes to `pending` and starts to `starts` (waiting up to IDLE_BEAT_S,
+        or until the oldest start is due, for a first item; lingering for company after an
+        outcome while tasks run); returns whether the stop marker came."""
         if not pending and not closing:
+            oldest = min((start.began for start in starts.values()), default=None)
+            wait = IDLE_BEAT_S if oldest is None else oldest + START_REPORT_S - time.monotonic()
             try:
-                item = self._outcomes.get(timeout=IDLE_BEAT_S)
+                item = self._outcomes.get(timeout=max(0.0, wait))
             except queue.Empty:
                 self.liveness.beat("ack")  # idle is alive
                 return False
             if item is None:
                 return True
-            pending.append(item)
-            if self._running or self._buffered:
-                time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
+            if type(item) is Start:
+                starts[item.id] = item
+            else:
+                pending.append(item)
+                if self._running or self._buffered:
+                    time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
         while len(pending) < ACK_BATCH:
             try:
                 item = self._outcomes.get_nowait()
@@ -348,7 +377,10 @@ class WorkerNode:
                 break
             if item is None:
                 return True
-            pending.append(item)
+            if type(item) is Start:
+                starts[item.id] = item
+            else:
+                pending.append(item)
         return closing
 
     def _acked(self, outcomes: list[Outcome], verdicts: list[str], queued_top: str | None) -> None:
@@ -389,7 +421,8 @@ class WorkerNode:
                 attempt.reported = True
                 attempt.cancelled.set()
         for attempt in overdue:
-            self._outcomes.put(failure(attempt.claim, f"timed out after {attempt.claim.timeout:g}s", self.settings))
+            self._outcomes.put(failure(attempt.claim, f"timed out after {attempt.claim.timeout:g}s", self.settings,
+                                       attempt.began))
 
     def info(self) -> dict[str, Any]:
         with self._lock:
