@@ -34,6 +34,7 @@ def heartbeat_loop(node: WorkerNode) -> None:
             else:
                 for task_id in node.broker.extend(node.held()):
                     node.lease_lost(task_id)
+                node.hand_back_stale(interval)
             node.broker.heartbeat(node.worker_id, node.info())
         except BrokerUnavailable as exc:
             log.warning("%s: heartbeat failed: %s", node.worker_id, exc)

@@ -23,7 +23,14 @@ from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
-from system.worker.prefetch import MeanDuration, ReadyBuffer, claim_ahead, prefetch_budget, prefetch_count
+from system.worker.prefetch import (
+    MeanDuration,
+    ReadyBuffer,
+    claim_ahead,
+    expected_task_ms,
+    prefetch_budget,
+    prefetch_count,
+)
 from system.worker.supervise import Liveness, backoff_s, supervised
 
 log = logging.getLogger("system.worker")
@@ -88,6 +95,7 @@ class WorkerNode:
         self._claim_rounds = 0  # claims completed: a slot yielding to urgent work waits for the next
         self._claimed = threading.Condition(self._lock)
         self._task_ms = MeanDuration()
+        self._last_start = 0.0  # time.monotonic() of the latest task start on this node
         self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
         self._outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()
         self.liveness = Liveness(LOOPS)
@@ -200,7 +208,9 @@ class WorkerNode:
         batch's ack; unacked outcomes are still capped (Redis down).
         """
         budget = prefetch_budget(self.settings.worker_prefetch_ms, self._queued_top, PRIORITIES)
-        capacity = self.concurrency + prefetch_count(budget, self.concurrency, self._task_ms.ms)
+        busy = self._running >= self.concurrency
+        task_ms = expected_task_ms(self._task_ms.ms, busy, 1000 * (time.monotonic() - self._last_start) if busy else 0)
+        capacity = self.concurrency + prefetch_count(budget, self.concurrency, task_ms)
         held = self._running + self._buffered
         wanted = min(capacity - held, MAX_UNACKED - len(self._attempts))
         return wanted, wanted > 0 and (2 * wanted >= capacity or held < self.concurrency)
@@ -257,7 +267,7 @@ class WorkerNode:
                 self._attempts.pop(attempt.claim.id, None)
                 return False
             attempt.started = True
-            attempt.began = time.monotonic()
+            attempt.began = self._last_start = time.monotonic()
             attempt.deadline = attempt.began + attempt.claim.timeout
             self._running += 1
             # it took the last buffered task of its priority: the next urgent one may be due
@@ -423,6 +433,28 @@ class WorkerNode:
         for attempt in overdue:
             self._outcomes.put(failure(attempt.claim, f"timed out after {attempt.claim.timeout:g}s", self.settings,
                                        attempt.began))
+
+    def hand_back_stale(self, older_than_s: float) -> None:
+        """Hand back prefetched tasks that waited over `older_than_s` while every slot stayed
+        busy (long tasks ahead of them): to the front of their queue, where a node with a free
+        slot takes them, instead of waiting here for one of ours."""
+        now = time.monotonic()
+        with self._lock:
+            if self._running < self.concurrency or self.stopping.is_set() or not self._buffered:
+                return
+            stale = [a for a in self._attempts.values()
+                     if not a.started and not a.reported and now - a.claimed > older_than_s]
+            for attempt in stale:  # the task threads skip them (see _begin)
+                attempt.reported = True
+        if not stale:
+            return
+        try:
+            released = self.broker.release(self.worker_id, [a.held for a in stale], "prefetched behind busy slots")
+            log.info("%s: handed back %d prefetched tasks waiting behind busy slots", self.worker_id, released)
+        finally:  # if Redis did not answer, their leases expire: no longer extended
+            with self._lock:
+                for attempt in stale:
+                    self._attempts.pop(attempt.claim.id, None)
 
     def info(self) -> dict[str, Any]:
         with self._lock:

@@ -150,3 +150,28 @@ def test_a_stuck_acker_degrades_health_and_its_tasks_run_elsewhere(
     assert {r["worker"] for r in records} == {"w2"}
     assert all(any(e["event"] == "lease_expired" and e["worker"] == "stuck" for e in r["events"])
                for r in records)
+
+
+def test_long_tasks_are_not_prefetched_behind_a_busy_node_while_another_is_idle(
+        system: tuple[Settings, Broker, Callable[..., Process]]) -> None:
+    settings, broker, spawn = system
+    # a deep prefetch, and a running mean learned from short tasks: the case that held 8 + 32
+    spawn("system.worker", "a", worker_id="a", worker_concurrency=2, worker_prefetch_ms=500)
+    warm = broker.submit([parse_task({"type": "echo", "data": i}, default_max_retries=0, default_timeout=30.0)
+                          for i in range(30)])
+    wait_final(broker, [task_id for task_id, _ in warm], timeout=20)
+    ids = _submit_sleeps(broker, 8, 4000)
+
+    def held_by(worker: str) -> list[dict[str, Any]]:
+        return [r for r in broker.get_many(ids) if r["status"] in ("reserved", "running") and r["worker"] == worker]
+
+    wait_until(lambda: len(held_by("a")) > 2, timeout=10, message="a to prefetch sleeps behind its 2 slots")
+    spawn("system.worker", "b", worker_id="b", worker_concurrency=2)
+    # well before a's first sleeps end (4 s), b runs two of them: a handed back what waited
+    wait_until(lambda: [r["status"] for r in held_by("b")] == ["running", "running"], timeout=3,
+               message="the idle node to get work while the busy one holds prefetched tasks")
+    assert [r["status"] for r in held_by("a")] == ["running", "running"]
+    records = wait_final(broker, ids, timeout=40, statuses=("succeeded",))
+    assert_delivered(records, statuses=("succeeded",))
+    released = [e for r in broker.get_many(ids, events=True) for e in r["events"] if e["event"] == "released"]
+    assert released and all(e["worker"] == "a" and e["detail"] == "prefetched behind busy slots" for e in released)
