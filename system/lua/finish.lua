@@ -38,7 +38,12 @@ for i = first, #ARGV, 7 do
   local tk = task_key(id)
   local f = redis.call('HMGET', tk, 'status', 'token', 'failures', 'max_retries', 'submitted_at', 'acked')
   local held = (f[1] == 'running' or f[1] == 'reserved') and f[2] == token
-  if held and f[1] == 'reserved' then start(id, tk, token, worker, ARGV[i + 6]) end
+  local began = nil  -- a reserved task's start travels with its outcome: one HSET for both below
+  if held and f[1] == 'reserved' then
+    began = now - tonumber(ARGV[i + 6])
+    add_event(id, began, 'started', worker, token, '')
+    if outcome ~= 'ok' then redis.call('HSET', tk, 'started_at', began) end
+  end
   if f[6] == token then
     out[#out + 1] = 'duplicate'
   elseif not held then
@@ -47,7 +52,12 @@ for i = first, #ARGV, 7 do
     c.stale_acks = c.stale_acks + 1
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
-    redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+    if began then
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now,
+        'started_at', began)
+    else
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+    end
     ended[#ended + 1] = id
     add_event(id, now, 'succeeded', worker, token, '')
     redis.call('EXPIRE', tk, ttl)
