@@ -404,6 +404,7 @@ def _worker_view(info: dict[str, str], leader: str | None) -> dict[str, Any]:
     view["current"] = json.loads(view.get("current", "[]"))
     view["loops"] = json.loads(view.get("loops", "{}"))  # seconds since each loop's last round
     view["stalled"] = json.loads(view.get("stalled", "[]"))  # loops silent for over WORKER_STALL_MS
+    view["status"] = "degraded" if view["stalled"] else "ok"
     view["leader"] = view.get("id") == leader
     return view
 

@@ -144,6 +144,7 @@ def test_a_stuck_acker_degrades_health_and_its_tasks_run_elsewhere(
     assert "stuck (ack)" in body["reason"]
     stuck, = requests.get(url + "/workers", timeout=2).json()["workers"]
     assert stuck["stalled"] == ["ack"] and stuck["loops"]["ack"] > 2.5 and stuck["loops"]["claim"] < 2.5
+    assert stuck["status"] == "degraded"
     # its leases are no longer extended: a healthy node runs the tasks
     spawn("system.worker", "w2", worker_id="w2", worker_concurrency=2)
     records = wait_final(broker, ids, timeout=30, statuses=("succeeded",))
