@@ -69,3 +69,4 @@ def test_a_fatal_error_ends_the_process_non_zero(monkeypatch: pytest.MonkeyPatch
 
     supervised(loop, "test", threading.Event())()
     assert codes == [supervise.EXIT_STATUS]
+
