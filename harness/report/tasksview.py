@@ -83,12 +83,16 @@ def successes_by_worker(tasks: Iterable[dict[str, Any]], offset: float) -> dict[
 
 def attempts(task: dict[str, Any], offset: float) -> list[Attempt]:
     """Split a task's events into attempts; times relative to the run (epoch - offset). A
-    record without events gives one attempt from started_at to finished_at on its worker."""
+    record without events gives one attempt from claimed_at (started_at before that field
+    existed) to finished_at on its worker."""
     events = task.get("events") or ()
-    if not events and task.get("started_at") and task.get("worker"):
-        end = task.get("finished_at") or task["started_at"]
-        return [Attempt(worker=task["worker"], token=task.get("token"), start=task["started_at"] - offset,
-                        end=end - offset, outcome=str(task.get("status")), applied=True)]
+    claimed = task.get("claimed_at") or task.get("started_at")  # records before `reserved`: no claimed_at
+    if not events and claimed and task.get("worker"):
+        began = task.get("started_at")
+        end = task.get("finished_at") or began or claimed
+        return [Attempt(worker=task["worker"], token=task.get("token"), start=claimed - offset,
+                        end=end - offset, outcome=str(task.get("status")), applied=True,
+                        began=began - offset if began else None)]
     out: list[Attempt] = []
     for i, e in enumerate(events):
         if e.get("event") != "claimed":

@@ -66,6 +66,8 @@ def test_records_without_events_still_give_attempts_and_loads() -> None:
     assert (w.worker, w.succeeded, w.claimed, w.failed) == ("worker-2", 1, 1, 1)
     from harness.report.tasksview import successes_by_worker
     assert successes_by_worker([bare, zombie_task()], EPOCH0) == {"worker-2": [2.5], "worker-3": [4.5]}
+    (r,) = attempts({**bare, "claimed_at": EPOCH0 + 0.5}, EPOCH0)  # claim, buffer, run
+    assert (r.start, r.began, r.end) == (0.5, 1.0, 2.5)
 
 
 def test_an_attempt_splits_buffer_wait_from_execution() -> None:
