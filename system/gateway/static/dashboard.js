@@ -114,18 +114,18 @@ function drawWorkers(workers, now) {
       w.prefetched, w.processed, w.failed, threads(w), (w.current || []).length]);
     tr.dataset.worker = w.id;
     if (w.leader) tr.classList.add("leader");
-    if (age > STALE_HEARTBEAT_S) tr.classList.add("stale");
+    if (age > STALE_HEARTBEAT_S || w.status === "degraded") tr.classList.add("stale");
     return tr;
   }));
 }
 
 function threads(w) {
-  // Workers that report per-thread liveness (`threads`: name -> seconds since its last loop).
-  if (!w.threads) return "–";
-  const t = typeof w.threads === "string" ? JSON.parse(w.threads) : w.threads;
-  const names = Object.keys(t);
-  const stuck = names.filter((n) => Number(t[n]) > 5);
-  return stuck.length ? "stuck: " + stuck.join(", ") : names.length + " alive";
+  // `loops`: seconds since each loop (claim, ack, heartbeat, leader) last went round;
+  // `stalled`: the loops silent for over WORKER_STALL_MS, which make the node degraded.
+  const loops = w.loops || {};
+  const names = Object.keys(loops);
+  if (w.stalled && w.stalled.length) return "stalled: " + w.stalled.join(", ");
+  return names.length ? names.length + " loops alive" : "–";
 }
 
 // ---- dead-letter queue ----------------------------------------------------------------------
