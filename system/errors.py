@@ -73,3 +73,10 @@ class NotDurable(TaskQueueError):
 
     code = "not_replicated"
     status = 503
+
+
+class Busy(TaskQueueError):
+    """A bounded resource of the gateway (e.g. dashboard streams) is in use; retry later."""
+
+    code = "busy"
+    status = 503

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from system.broker import Broker
 from system.config import Settings
 from system.errors import BrokerUnavailable, TaskQueueError
+from system.gateway.dashboard import dashboard
 from system.gateway.routes import api
 
 log = logging.getLogger("system.gateway")
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     app.extensions["broker"] = broker or Broker(settings)
     app.extensions["settings"] = settings
     app.register_blueprint(api)
+    app.register_blueprint(dashboard)
 
     @app.errorhandler(TaskQueueError)
     def _domain_error(exc: TaskQueueError):

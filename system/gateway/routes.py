@@ -67,7 +67,7 @@ def index():
     return jsonify({"service": "taskqueue gateway", "endpoints": [
         "POST /tasks", "POST /tasks/batch", "GET /tasks", "GET /tasks/<id>", "DELETE /tasks/<id>",
         "GET /workers", "GET /health", "GET /queues", "GET /dlq", "POST /dlq/<id>/retry",
-        "GET /metrics", "GET /stats", "GET /types"]})
+        "GET /metrics", "GET /stats", "GET /types", "GET /dashboard", "GET /dashboard/stream"]})
 
 
 @api.get("/types")
