@@ -36,11 +36,24 @@ class Conflict(TaskQueueError):
     status = 409
 
 
+class IdempotencyConflict(TaskQueueError):
+    """An Idempotency-Key came again with another request body (Stripe answers 422 too)."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
 class BrokerUnavailable(TaskQueueError):
     """Redis could not be reached or answered with a connection-level error."""
 
     code = "redis_unavailable"
     status = 503
+
+
+class OutcomeUnknown(BrokerUnavailable):
+    """A write was sent but its reply was lost (timeout, reset): it may or may not have landed."""
+
+    code = "outcome_unknown"
 
 
 class NotDurable(TaskQueueError):

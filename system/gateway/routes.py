@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from system.broker import Broker
 from system.config import Settings
 from system.errors import BrokerUnavailable, ValidationError
+from system.gateway.openapi import openapi_document
 from system.handlers import REGISTRY
 from system.metrics import render
 from system.model import STATUSES, TaskSpec, parse_task
@@ -42,6 +43,17 @@ def _json_body() -> Any:
         raise ValidationError("malformed JSON body: nested too deeply", code="malformed_json") from None
 
 
+def _empty_json_body() -> None:
+    """State-changing requests without a payload still need `{}` with a JSON Content-Type: an HTML
+    form cannot send that cross-site without a CORS preflight, which this API never grants."""
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object: -d '{}'")
+    if body:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(body))}; send an empty object {{}}",
+                              code="unknown_field")
+
+
 def _reject_constant(name: str) -> Any:
     """NaN and Infinity are not JSON; accepting them would store data no client can read back."""
     raise ValueError(f"{name} is not valid JSON (use null or a number)")
@@ -67,7 +79,12 @@ def index():
     return jsonify({"service": "taskqueue gateway", "endpoints": [
         "POST /tasks", "POST /tasks/batch", "GET /tasks", "GET /tasks/<id>", "DELETE /tasks/<id>",
         "GET /workers", "GET /health", "GET /queues", "GET /dlq", "POST /dlq/<id>/retry",
-        "GET /metrics", "GET /stats", "GET /types"]})
+        "GET /metrics", "GET /stats", "GET /types", "GET /openapi.json"]})
+
+
+@api.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
 
 
 @api.get("/types")
@@ -164,6 +181,7 @@ def dead_letters():
 
 @api.post("/dlq/<task_id>/retry")
 def redrive(task_id: str):
+    _empty_json_body()
     _broker().redrive(task_id)
     return jsonify({"id": task_id, "status": "queued"}), 202
 
@@ -176,14 +194,22 @@ def health():
         live, leader = broker.workers()
         depths = broker.queue_depths()
     except BrokerUnavailable as exc:
-        return jsonify({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0,
-                        "leader": None, "queues": None}), 503
+        return jsonify(_public({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0,
+                                "leader": None, "queues": None})), 503
     healthy = bool(live)
     body = {"status": "ok" if healthy else "degraded", "redis": {"ok": True, **info},
             "workers": len(live), "leader": leader, "queues": depths}
     if not healthy:
         body["reason"] = "no live workers"
-    return jsonify(body), 200 if healthy else 503
+    return jsonify(_public(body)), 200 if healthy else 503
+
+
+def _public(health: dict[str, Any]) -> dict[str, Any]:
+    """Without a token /health says only how things are, not where (no hosts, pids, Redis details)."""
+    if g.get("access", "none") != "none":
+        return health
+    return {"status": health["status"], "redis": {"ok": health["redis"]["ok"]}, "workers": health["workers"],
+            **({"reason": health["reason"]} if "reason" in health else {})}
 
 
 @api.get("/metrics")
