@@ -88,15 +88,16 @@ class Guard:
         else:
             bound = bind_host(settings)
             bound = f"[{bound}]" if ":" in bound else bound
-            hosts = frozenset(names | set(LOOPBACK_NAMES) | {bound.lower()})
+            wildcard = bound in ("0.0.0.0", "[::]")  # not a name any client uses
+            hosts = frozenset(names | set(LOOPBACK_NAMES) | (set() if wildcard else {bound.lower()}))
         return cls(settings.gateway_api_token or None, settings.gateway_read_token or None, hosts)
 
     def check_host(self, header: str | None) -> None:
         name = host_name(header or "")
         if self.allowed_hosts and name not in self.allowed_hosts:
             shown = name if name.isprintable() and len(name) <= 100 else "(unprintable)"
-            raise HostNotAllowed(f"Host {shown!r} is not served here; add it to GATEWAY_ALLOWED_HOSTS "
-                                 f"(now: {', '.join(sorted(self.allowed_hosts))})")
+            raise HostNotAllowed(f"Host {shown!r} is not served here; the operator can add it to "
+                                 "GATEWAY_ALLOWED_HOSTS")
 
     def access(self, authorization: str | None) -> str:
         """'write', 'read' or 'none' for an Authorization header; everything is 'write' without a token."""

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from system.broker import Broker
 from system.config import Settings
@@ -32,7 +32,14 @@ def _json_body() -> Any:
         raise ValidationError(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}; "
                               "add -H 'Content-Type: application/json'", code="unsupported_media_type",
                               status=415)
-    raw = request.get_data(cache=False)
+    try:
+        raw = request.get_data(cache=False)
+    except HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the server's body reader (gunicorn: ParseException) on a bad
+        # chunk size or terminator; no Redis or app state is touched while reading, so it is the client's error
+        raise ValidationError(f"malformed request body ({type(exc).__name__}): send Content-Length, or valid "
+                              "chunked encoding", code="malformed_body") from None
     if len(raw) > _settings().max_payload_bytes:  # a chunked body (no Content-Length) over the limit
         raise RequestEntityTooLarge()
     try:
@@ -76,7 +83,7 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 @api.get("/")
 def index():
-    return jsonify({"service": "taskqueue gateway", "endpoints": [
+    return jsonify({"service": "taskqueue gateway", "endpoints": ["GET /",
         "POST /tasks", "POST /tasks/batch", "GET /tasks", "GET /tasks/<id>", "DELETE /tasks/<id>",
         "GET /workers", "GET /health", "GET /queues", "GET /dlq", "POST /dlq/<id>/retry",
         "GET /metrics", "GET /stats", "GET /types", "GET /openapi.json"]})

@@ -150,7 +150,7 @@ def test_idempotency_key_gives_the_same_task_and_no_second_copy(url: str,
 def test_batch_submit(url: str, http: requests.Session) -> None:
     priorities = ["high", "normal", "low"]
     tasks: list[dict[str, Any]] = [{"type": "echo", "data": i, "priority": priorities[i % 3]} for i in range(30)]
-    tasks += [{"type": "echo", "data": "a", "idempotency_key": "dup"}, {"type": "echo", "data": "a", "idempotency_key": "dup"}]
+    tasks += [{"type": "echo", "data": "a", "idempotency_key": "dup"}] * 2
     response = http.post(url + "/tasks/batch", json={"tasks": tasks}, timeout=5)
     assert response.status_code == 202
     results = response.json()["tasks"]
