@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from system.errors import ConfigError
 
@@ -110,6 +111,9 @@ class Settings:
         if not 0 < self.gateway_port < 65536:
             out.append("GATEWAY_PORT must be between 1 and 65535")
         out += self._token_problems()
+        problem = url_problem(self.redis_url)
+        if problem:
+            out.append(problem)
         return out
 
     def _token_problems(self) -> list[str]:
@@ -141,6 +145,37 @@ class Settings:
             else:
                 out[f.name.upper()] = str(value)
         return out
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (and anything that cannot be parsed safely) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://***" if "://" in url else "***"
+    if "://" not in url or not parts.scheme.isalpha():
+        return "***"
+    user = f"{parts.username or ''}:***@" if parts.password is not None else \
+        (f"{parts.username}@" if parts.username else "")
+    return f"{parts.scheme}://{user}{host}{f':{port}' if port is not None else ''}{parts.path}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why REDIS_URL cannot be used, without echoing it: a typo such as 'redis://host:secret'
+    would otherwise print the password as a port (redis-py quotes the bad part)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        reason = "port is not a number from 0 to 65535" if "port" in str(exc).lower() else "not a URL"
+        return f"REDIS_URL is malformed ({reason}): {redact_url(url)}; expected redis://[:password@]host:port/db"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return f"REDIS_URL must start with redis://, rediss:// or unix://, got {redact_url(url)}"
+    if parts.scheme != "unix" and not parts.hostname:
+        return f"REDIS_URL has no host: {redact_url(url)}; expected redis://[:password@]host:port/db"
+    return None
 
 
 MIN_TOKEN_LENGTH = 16

@@ -13,6 +13,7 @@ The harness reads Redis directly at the containers' bridge addresses (Linux host
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import threading
 import time
@@ -58,6 +59,8 @@ class DockerBackend(ProxiedNetwork):
         self.gateway_port = 0
         self.highest = 0
         self.password = DEFAULT_PASSWORD
+        self.token: str | None = None
+        self.sentinel_password: str | None = None
         self.primary_service = "redis"
         self.grace = 15
 
@@ -70,9 +73,13 @@ class DockerBackend(ProxiedNetwork):
         self.grace = int(float(spec.config.get("SHUTDOWN_GRACE_S", 10)) + 5)
         self.gateway_port, tp_port = free_port(), free_port()
         override = write_override(self.work / "override.yml", spec.config)
+        # fresh secrets per run; compose hands them to the containers as files (docker-compose.yml)
+        self.token = secrets.token_urlsafe(24)
+        self.sentinel_password = secrets.token_urlsafe(18)
         self.compose = Compose(self.project, files=[COMPOSE_FILE, override],
                                env={"GATEWAY_HOST_PORT": str(self.gateway_port),
-                                    "TOXIPROXY_HOST_PORT": str(tp_port)})
+                                    "TOXIPROXY_HOST_PORT": str(tp_port), "GATEWAY_API_TOKEN": self.token,
+                                    "REDIS_SENTINEL_PASSWORD": self.sentinel_password})
         self.password = self.compose.env.get("REDIS_PASSWORD") or DEFAULT_PASSWORD
         self.ledger.write("compose_up", project=self.project)
         try:
@@ -160,7 +167,7 @@ class DockerBackend(ProxiedNetwork):
         self.primary_service = self._sentinel_primary() or self.primary_service
         ip = self._ip(f"{self.primary_service}-1")
         return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
-                         redis_url=f"redis://:{self.password}@{ip}:6379/0")
+                         redis_url=f"redis://:{self.password}@{ip}:6379/0", gateway_token=self.token)
 
     def _wait_ready(self, node: str) -> None:
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
@@ -251,7 +258,7 @@ class DockerBackend(ProxiedNetwork):
         for i in (1, 2, 3):
             try:
                 with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
-                                 decode_responses=True) as s:
+                                 password=self.sentinel_password, decode_responses=True) as s:
                     addr = s.sentinel_get_master_addr_by_name("mymaster")
             except (redis.RedisError, docker.errors.DockerException):
                 continue
@@ -278,7 +285,7 @@ class DockerBackend(ProxiedNetwork):
         for i in (1, 2, 3):
             try:
                 with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
-                                 decode_responses=True) as s:
+                                 password=self.sentinel_password, decode_responses=True) as s:
                     replicas = s.sentinel_slaves("mymaster")
             except (redis.RedisError, docker.errors.DockerException):
                 return False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -59,12 +60,15 @@ class Stack:
         self.gateway_port = free_port()
         self.toxiproxy_port = free_port()
         self.env = {**os.environ, **{k: v for k, v in env_file_values().items() if k not in os.environ},
+                    "GATEWAY_API_TOKEN": secrets.token_urlsafe(24),
+                    "REDIS_SENTINEL_PASSWORD": secrets.token_urlsafe(18),
                     **FAST_TIMINGS, **(env or {}),
                     "GATEWAY_HOST_PORT": str(self.gateway_port),
                     "TOXIPROXY_HOST_PORT": str(self.toxiproxy_port)}
         self.gateway = f"http://127.0.0.1:{self.gateway_port}"
         self.toxiproxy = f"http://127.0.0.1:{self.toxiproxy_port}"
         self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.env['GATEWAY_API_TOKEN']}"
 
     # --- compose --------------------------------------------------------------------------
     def compose(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
@@ -101,7 +105,8 @@ class Stack:
 
     def sentinel_primary(self) -> str:
         """Address (an IP: Sentinel runs without hostnames, see docker/redis/sentinel.sh) of the primary."""
-        out = self.docker("exec", self.container("sentinel-1"), "redis-cli", "-p", "26379",
+        out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.env['REDIS_SENTINEL_PASSWORD']}",
+                          self.container("sentinel-1"), "redis-cli", "-p", "26379",
                           "sentinel", "get-master-addr-by-name", "mymaster")
         return out.split()[0]
 
@@ -112,7 +117,8 @@ class Stack:
         replica's config (+fix-slave-config: the replica was set up by hostname), and a primary
         lost in that window is a failover Sentinel aborts ("no good slave")."""
         for index in (1, 2, 3):
-            out = self.docker("exec", self.container(f"sentinel-{index}"), "redis-cli", "-p", "26379",
+            out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.env['REDIS_SENTINEL_PASSWORD']}",
+                              self.container(f"sentinel-{index}"), "redis-cli", "-p", "26379",
                               "sentinel", "replicas", "mymaster").split("\n")
             fields = dict(zip(out[::2], out[1::2], strict=False))
             if not (fields.get("ip") == replica_ip and fields.get("flags") == "slave"
