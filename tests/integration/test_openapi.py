@@ -18,7 +18,8 @@ from system.gateway.openapi import openapi_document
 from tests.support.servers import Process, free_port, wait_for_gateway, wait_until
 
 TOKEN = "fuzz-token-0123456789abcdef"
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+          "ignored_auth")  # ignored_auth: an operation that needs the token refuses a request without it
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # Flask adds these to every route
 
 
