@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
 
     @app.before_request
     def _guard() -> None:
-        guard.check_host(request.host)
+        guard.check_host(request.host, request.path)
         g.access = guard.check(request.method, request.path, request.headers.get("Authorization"))
 
     @app.errorhandler(TaskQueueError)

@@ -16,6 +16,7 @@ from system.config import Settings
 from system.errors import ConfigError, TaskQueueError
 
 OPEN_PATHS = frozenset({"/", "/health", "/openapi.json"})  # probes and discovery; /health hides details
+PROBE_PATHS = frozenset({"/health"})  # any Host: orchestrators probe by IP (Kubernetes sends the pod IP)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -92,9 +93,9 @@ class Guard:
             hosts = frozenset(names | set(LOOPBACK_NAMES) | (set() if wildcard else {bound.lower()}))
         return cls(settings.gateway_api_token or None, settings.gateway_read_token or None, hosts)
 
-    def check_host(self, header: str | None) -> None:
+    def check_host(self, header: str | None, path: str = "") -> None:
         name = host_name(header or "")
-        if self.allowed_hosts and name not in self.allowed_hosts:
+        if self.allowed_hosts and name not in self.allowed_hosts and path not in PROBE_PATHS:
             shown = name if name.isprintable() and len(name) <= 100 else "(unprintable)"
             raise HostNotAllowed(f"Host {shown!r} is not served here; the operator can add it to "
                                  "GATEWAY_ALLOWED_HOSTS")

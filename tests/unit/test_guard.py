@@ -44,6 +44,7 @@ def test_host_allow_list() -> None:
         with pytest.raises(HostNotAllowed):
             g.check_host(bad)
     guard(gateway_allowed_hosts="*").check_host("anything.example")
+    g.check_host("10.1.2.3:5000", "/health")  # probes come by IP
 
 
 def test_bind_address_follows_the_token() -> None:
