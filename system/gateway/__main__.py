@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     if args.dev:
-        create_app(settings).run(host=bind_host(settings), port=settings.gateway_port, threaded=True)
+        # load_dotenv=False: the .env beside docker-compose.yml holds compose defaults, not settings
+        create_app(settings).run(host=bind_host(settings), port=settings.gateway_port, threaded=True,
+                                 load_dotenv=False)
     else:
         GatewayServer(settings).run()
 
