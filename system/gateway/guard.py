@@ -83,6 +83,10 @@ class Guard:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Guard:
+        for name in ("gateway_api_token", "gateway_read_token"):  # fail closed, never open by mistake
+            if getattr(settings, name + "_file") and not getattr(settings, name):
+                raise ConfigError(f"{name.upper()}_FILE is set but the token was not read from it; "
+                                  "build the settings with Settings.from_env()")
         names = {h.strip().lower() for h in settings.gateway_allowed_hosts.split(",") if h.strip()}
         if "*" in names:
             hosts: frozenset[str] = frozenset()

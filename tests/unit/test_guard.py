@@ -47,6 +47,11 @@ def test_host_allow_list() -> None:
     g.check_host("10.1.2.3:5000", "/health")  # probes come by IP
 
 
+def test_a_token_file_that_was_not_read_fails_closed() -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_API_TOKEN_FILE"):
+        Guard.from_settings(Settings(gateway_api_token_file="/run/secrets/token"))
+
+
 def test_bind_address_follows_the_token() -> None:
     assert bind_host(Settings()) == "127.0.0.1" and bind_host(Settings(gateway_api_token=TOKEN)) == "0.0.0.0"
     assert bind_host(Settings(gateway_host="::1")) == "::1"
