@@ -73,14 +73,10 @@ class DockerBackend(ProxiedNetwork):
         self.grace = int(float(spec.config.get("SHUTDOWN_GRACE_S", 10)) + 5)
         self.gateway_port, tp_port = free_port(), free_port()
         override = write_override(self.work / "override.yml", spec.config)
-        # fresh secrets per run; compose hands them to the containers as files (docker-compose.yml)
-        self.token = secrets.token_urlsafe(24)
-        self.sentinel_password = secrets.token_urlsafe(18)
+        secrets_dir = self._write_secrets()
         self.compose = Compose(self.project, files=[COMPOSE_FILE, override],
                                env={"GATEWAY_HOST_PORT": str(self.gateway_port),
-                                    "TOXIPROXY_HOST_PORT": str(tp_port), "GATEWAY_API_TOKEN": self.token,
-                                    "REDIS_SENTINEL_PASSWORD": self.sentinel_password})
-        self.password = self.compose.env.get("REDIS_PASSWORD") or DEFAULT_PASSWORD
+                                    "TOXIPROXY_HOST_PORT": str(tp_port), "TASKQ_SECRETS_DIR": str(secrets_dir)})
         self.ledger.write("compose_up", project=self.project)
         try:
             self.compose.run("up", "-d", "--build", "--wait", "--scale", f"worker={spec.workers}",
@@ -93,6 +89,21 @@ class DockerBackend(ProxiedNetwork):
         for node in self.workers():
             self._wait_ready(node)
         return self.endpoints()
+
+    def _write_secrets(self) -> Path:
+        """Fresh secrets per run, as the files docker-compose.yml mounts (TASKQ_SECRETS_DIR). The work
+        dir is private (0700); the files are 0644 so the non-root container users can read them."""
+        self.password = secrets.token_urlsafe(18)
+        self.sentinel_password = secrets.token_urlsafe(18)
+        self.token = secrets.token_urlsafe(24)
+        directory = self.work / "secrets"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        for name, value in (("redis_password", self.password), ("redis_sentinel_password", self.sentinel_password),
+                            ("gateway_api_token", self.token)):
+            (directory / name).write_text(value)
+            (directory / name).chmod(0o644)
+        directory.chmod(0o755)  # the daemon bind-mounts the files; the work dir above stays 0700
+        return directory
 
     def teardown(self) -> list[str]:
         problems: list[str] = []

@@ -16,7 +16,7 @@ from system.config import Settings
 from system.errors import ConfigError, TaskQueueError
 
 OPEN_PATHS = frozenset({"/", "/health", "/openapi.json"})  # probes and discovery; /health hides details
-PROBE_PATHS = frozenset({"/health"})  # any Host: orchestrators probe by IP (Kubernetes sends the pod IP)
+PROBE_PATHS = frozenset({"/", "/health"})  # any Host: orchestrators probe by IP (Kubernetes: the pod IP)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 

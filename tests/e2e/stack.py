@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -60,15 +62,23 @@ class Stack:
         self.gateway_port = free_port()
         self.toxiproxy_port = free_port()
         self.env = {**os.environ, **{k: v for k, v in env_file_values().items() if k not in os.environ},
-                    "GATEWAY_API_TOKEN": secrets.token_urlsafe(24),
-                    "REDIS_SENTINEL_PASSWORD": secrets.token_urlsafe(18),
                     **FAST_TIMINGS, **(env or {}),
                     "GATEWAY_HOST_PORT": str(self.gateway_port),
                     "TOXIPROXY_HOST_PORT": str(self.toxiproxy_port)}
         self.gateway = f"http://127.0.0.1:{self.gateway_port}"
         self.toxiproxy = f"http://127.0.0.1:{self.toxiproxy_port}"
+        # fresh secrets, as the files docker-compose.yml mounts (TASKQ_SECRETS_DIR)
+        self.secrets_dir = Path(tempfile.mkdtemp(prefix="taskq-e2e-secrets-"))
+        self.secrets = {"redis_password": secrets.token_urlsafe(18),
+                        "redis_sentinel_password": secrets.token_urlsafe(18),
+                        "gateway_api_token": secrets.token_urlsafe(24)}
+        for name, value in self.secrets.items():
+            (self.secrets_dir / name).write_text(value)
+            (self.secrets_dir / name).chmod(0o644)
+        self.secrets_dir.chmod(0o755)
+        self.env["TASKQ_SECRETS_DIR"] = str(self.secrets_dir)
         self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {self.env['GATEWAY_API_TOKEN']}"
+        self.http.headers["Authorization"] = f"Bearer {self.secrets['gateway_api_token']}"
 
     # --- compose --------------------------------------------------------------------------
     def compose(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
@@ -86,6 +96,7 @@ class Stack:
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", "-t", "3", check=False, timeout=120)
+        shutil.rmtree(self.secrets_dir, ignore_errors=True)
 
     def logs(self, tail: int = 60) -> str:
         return self.compose("logs", "--no-color", "--tail", str(tail), check=False).stdout
@@ -105,7 +116,7 @@ class Stack:
 
     def sentinel_primary(self) -> str:
         """Address (an IP: Sentinel runs without hostnames, see docker/redis/sentinel.sh) of the primary."""
-        out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.env['REDIS_SENTINEL_PASSWORD']}",
+        out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.secrets['redis_sentinel_password']}",
                           self.container("sentinel-1"), "redis-cli", "-p", "26379",
                           "sentinel", "get-master-addr-by-name", "mymaster")
         return out.split()[0]
@@ -117,7 +128,7 @@ class Stack:
         replica's config (+fix-slave-config: the replica was set up by hostname), and a primary
         lost in that window is a failover Sentinel aborts ("no good slave")."""
         for index in (1, 2, 3):
-            out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.env['REDIS_SENTINEL_PASSWORD']}",
+            out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.secrets['redis_sentinel_password']}",
                               self.container(f"sentinel-{index}"), "redis-cli", "-p", "26379",
                               "sentinel", "replicas", "mymaster").split("\n")
             fields = dict(zip(out[::2], out[1::2], strict=False))
@@ -134,7 +145,7 @@ class Stack:
 
     @property
     def password(self) -> str:
-        return self.env.get("REDIS_PASSWORD") or "taskq-local-only"
+        return self.secrets["redis_password"]
 
     # --- gateway --------------------------------------------------------------------------
     def submit(self, type_: str, data: Any = None, **extra: Any) -> requests.Response:

@@ -45,6 +45,9 @@ def test_host_allow_list() -> None:
             g.check_host(bad)
     guard(gateway_allowed_hosts="*").check_host("anything.example")
     g.check_host("10.1.2.3:5000", "/health")  # probes come by IP
+    g.check_host("10.1.2.3:5000", "/")
+    with pytest.raises(HostNotAllowed):
+        g.check_host("10.1.2.3:5000", "/tasks")
 
 
 def test_a_token_file_that_was_not_read_fails_closed() -> None:
