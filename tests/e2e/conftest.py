@@ -35,7 +35,11 @@ def docker_ready() -> None:
 @pytest.fixture(scope="session")
 def app_image(docker_ready: None) -> None:
     """Build the app image once per session (from the current source), not once per test."""
-    Stack().compose("build", "-q", timeout=900)
+    builder = Stack()
+    try:
+        builder.compose("build", "-q", timeout=900)
+    finally:
+        builder.remove_secrets()
 
 
 @pytest.fixture

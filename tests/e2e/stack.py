@@ -96,6 +96,9 @@ class Stack:
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", "-t", "3", check=False, timeout=120)
+        self.remove_secrets()
+
+    def remove_secrets(self) -> None:
         shutil.rmtree(self.secrets_dir, ignore_errors=True)
 
     def logs(self, tail: int = 60) -> str:
