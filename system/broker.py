@@ -21,8 +21,10 @@ from system.errors import (
     BrokerTimeout,
     BrokerUnavailable,
     Conflict,
+    IdempotencyConflict,
     NotDurable,
     NotFound,
+    OutcomeUnknown,
     WritesRefused,
 )
 from system.keys import PRIORITIES, Keys
@@ -123,12 +125,14 @@ class Broker:
         write no replica confirmed is reported as NotDurable (the client may retry with
         the same idempotency key).
         """
+        fingerprints = [spec.fingerprint() if spec.idempotency_key else "" for spec in specs]
+        _check_repeated_keys(specs, fingerprints)
         args: list[Any] = [*self._base, self.keys.idempotency_prefix, self.settings.result_ttl_s, len(specs)]
-        for spec in specs:
+        for spec, fingerprint in zip(specs, fingerprints, strict=True):
             args += [uuid.uuid4().hex, spec.type, spec.data_json(), spec.priority,
-                     spec.max_retries, spec.timeout, spec.idempotency_key]
+                     spec.max_retries, spec.timeout, spec.idempotency_key, fingerprint]
         keys = [*self.keys.queues, self.keys.index, self.keys.stats, self.keys.wakeup]
-        with translated_errors():
+        with _submit_outcome(), translated_errors():
             if not self.settings.durable_ack:
                 flat = self.scripts.submit(keys=keys, args=args)
             else:
@@ -140,6 +144,10 @@ class Broker:
                     raise NotDurable(f"stored on the primary but confirmed by {acked} of "
                                      f"{self.settings.durable_ack_replicas} replicas in time; "
                                      "retry with the same Idempotency-Key")
+        if flat and flat[0] == "conflict":
+            index, existing = int(flat[1]), flat[2]
+            raise IdempotencyConflict(f"Idempotency-Key {specs[index].idempotency_key!r} was used for task "
+                                      f"{existing} with a different request; use a new key for a new task")
         return [(flat[i], bool(int(flat[i + 1]))) for i in range(0, len(flat), 2)]
 
     def cancel(self, task_id: str) -> None:
@@ -377,6 +385,38 @@ class Broker:
                                         args=[*self._base, epoch, self.keys.worker_prefix,
                                               self.settings.result_ttl_s * 1000])
         return None if result == -1 else list(result)
+
+
+@contextmanager
+def _submit_outcome() -> Iterator[None]:
+    """A submit that failed before it reached Redis stored nothing; one whose reply was lost
+    (timeout, reset, frozen Redis) may have been applied: say which, so a client knows to retry
+    with the same Idempotency-Key rather than guess."""
+    try:
+        yield
+    except (BrokerOutOfMemory, WritesRefused):
+        raise  # Redis answered and refused the command: nothing was stored
+    except BrokerUnavailable as exc:  # a lost connection or a timeout (BrokerTimeout)
+        if _never_sent(exc.__cause__):
+            raise
+        raise OutcomeUnknown(f"{exc}; the task may or may not have been stored: retry with the same "
+                             "Idempotency-Key (a repeat returns the stored task instead of a second one)") from exc
+
+
+def _never_sent(cause: BaseException | None) -> bool:
+    """redis-py says 'connecting to' / 'Timeout connecting' when the connection never opened."""
+    text = str(cause)
+    return "connecting to" in text or "Timeout connecting" in text or isinstance(cause, redis.ReadOnlyError) \
+        or (isinstance(cause, redis.ResponseError) and not isinstance(cause, redis.ConnectionError))
+
+
+def _check_repeated_keys(specs: Sequence[TaskSpec], fingerprints: Sequence[str]) -> None:
+    """Within one batch, a key used twice must name the same request (the script checks stored keys)."""
+    seen: dict[str, str] = {}
+    for spec, fingerprint in zip(specs, fingerprints, strict=True):
+        if spec.idempotency_key and seen.setdefault(spec.idempotency_key, fingerprint) != fingerprint:
+            raise IdempotencyConflict(f"Idempotency-Key {spec.idempotency_key!r} appears twice in the batch "
+                                      "with different requests; use one key per task")
 
 
 def leader_instance(worker_id: str) -> str:

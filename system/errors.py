@@ -36,6 +36,13 @@ class Conflict(TaskQueueError):
     status = 409
 
 
+class IdempotencyConflict(TaskQueueError):
+    """An Idempotency-Key came again with another request body (Stripe answers 422 too)."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
 class BrokerUnavailable(TaskQueueError):
     """Redis could not do what was asked now; asking again later may work (HTTP 503).
 
@@ -66,6 +73,12 @@ class BrokerOutOfMemory(BrokerUnavailable):
     code = "redis_out_of_memory"
     status = 507
     retry_after_s = 5
+
+
+class OutcomeUnknown(BrokerUnavailable):
+    """A write was sent but its reply was lost (timeout, reset): it may or may not have landed."""
+
+    code = "outcome_unknown"
 
 
 class NotDurable(TaskQueueError):
