@@ -28,6 +28,9 @@ class Settings:
     gateway_port: int = 5000
     gateway_workers: int = 2
     gateway_threads: int = 8
+    gateway_worker_class: str = "gevent"
+    gateway_connections: int = 2000
+    gateway_keepalive_s: int = 5
     worker_concurrency: int = 8
     worker_prefetch_ms: int = 20
     worker_id: str | None = None
@@ -79,7 +82,8 @@ class Settings:
         out = []
         for name in ("lease_ttl_ms", "heartbeat_interval_ms", "worker_ttl_ms", "reaper_interval_ms",
                      "leader_ttl_ms", "worker_concurrency", "max_payload_bytes", "max_batch",
-                     "gateway_workers", "gateway_threads", "retry_base_ms", "retry_max_ms"):
+                     "gateway_workers", "gateway_threads", "gateway_connections", "retry_base_ms", "retry_max_ms",
+                     "gateway_keepalive_s"):
             if getattr(self, name) <= 0:
                 out.append(f"{name.upper()} must be a positive number")
         for name in ("redis_socket_timeout", "default_timeout_s", "result_ttl_s", "durable_ack_timeout_ms"):
@@ -97,6 +101,8 @@ class Settings:
         if self.heartbeat_interval_ms * 2 > self.lease_ttl_ms:
             out.append("HEARTBEAT_INTERVAL_MS must be at most half of LEASE_TTL_MS, "
                        "or leases expire between two extensions")
+        if self.gateway_worker_class not in ("gevent", "gthread"):
+            out.append(f"GATEWAY_WORKER_CLASS must be gevent or gthread, got {self.gateway_worker_class!r}")
         if not 0 < self.gateway_port < 65536:
             out.append("GATEWAY_PORT must be between 1 and 65535")
         return out
@@ -173,7 +179,12 @@ SETTINGS_DOC: dict[str, str] = {
     "gateway_host": "Address the gateway binds.",
     "gateway_port": "Port of the HTTP gateway.",
     "gateway_workers": "gunicorn worker processes.",
-    "gateway_threads": "Threads per gunicorn worker (gthread).",
+    "gateway_threads": "Threads per gunicorn worker (gthread only).",
+    "gateway_worker_class": "gunicorn worker class: `gevent` (a greenlet per connection, so slow or idle clients "
+                            "never hold a thread) or `gthread` (GATEWAY_THREADS threads per process).",
+    "gateway_connections": "Most open connections per gateway process (gevent); more wait in the listen backlog.",
+    "gateway_keepalive_s": "Seconds an idle keep-alive connection stays open, and (gevent) the most a client may "
+                           "take to send a request's line and headers before it is dropped.",
     "worker_concurrency": "Tasks one worker node runs at once (threads).",
     "worker_prefetch_ms": "Expected work (ms per slot, at most 4 tasks per slot) a node may claim beyond its "
                           "free slots, so short tasks never wait for a round trip; 2 at most while only "
