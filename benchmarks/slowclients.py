@@ -36,14 +36,17 @@ IDLE = b"GET /queues HTTP/1.1\r\nHost: gateway\r\n\r\n"  # one full request, the
 
 @dataclass
 class Flood:
-    """Holds `half` half-sent requests and `idle` keep-alive connections open; a connection the
-    server closes is opened again at once (as a patient attacker would), counted in `reopened`."""
+    """Holds `half` half-sent requests and `idle` keep-alive connections open. A half-request
+    the server drops is sent again at once (a patient slowloris), counted in `reopened`; an idle
+    connection the server closes (its keep-alive timeout) is counted in `idle_closed` and not
+    re-opened, since re-opening would turn idleness into a request flood, another attack."""
 
     host: str
     port: int
     half: int
     idle: int
     reopened: int = 0
+    idle_closed: int = 0
     refused: int = 0
     _sel: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -91,8 +94,10 @@ class Flood:
                     continue  # the answer to an idle connection's request; the connection stays
                 self._sel.unregister(sock)
                 sock.close()
-                self.reopened += 1
-                if not self._stop.is_set():
+                if key.data == IDLE:
+                    self.idle_closed += 1
+                elif not self._stop.is_set():
+                    self.reopened += 1
                     self._open(key.data)
 
 
@@ -129,7 +134,8 @@ def attack(url: str, *, half: int, idle: int, probes: int, timeout: float) -> di
     with Flood(host, port, half, idle) as flood:
         held = flood.open_count
         summary = probe_summary(probe(host, port, count=probes, timeout=timeout), timeout)
-        summary.update(half=half, idle=idle, held_at_start=held, reopened=flood.reopened, refused=flood.refused)
+        summary.update(half=half, idle=idle, held_at_start=held, reopened=flood.reopened,
+                       idle_closed=flood.idle_closed, refused=flood.refused)
     return summary
 
 

@@ -62,7 +62,7 @@ def measure(launcher: Launcher, design: str, redis_url: str, *, half: int, idle:
             held = flood.open_count
             summary = probe_summary(probe("127.0.0.1", port, count=probes, timeout=timeout), timeout)
             rss = group.rss_bytes()
-            summary.update(reopened=flood.reopened, refused=flood.refused)
+            summary.update(reopened=flood.reopened, idle_closed=flood.idle_closed, refused=flood.refused)
         return {"design": design, "submit_per_s": round(rate), **summary, "held_at_start": held,
                 "gateway_rss_mb": round(rss / 2**20, 1)}
     finally:

@@ -48,6 +48,14 @@ class Settings:
     max_payload_bytes: int = 1024 * 1024
     max_batch: int = 1000
     result_ttl_s: int = 86400
+    max_queued: int = 1_000_000
+    submit_memory_budget: float = 0.9
+    backpressure_retry_after_s: int = 5
+    dead_max: int = 10_000
+    dead_ttl_s: int = 180 * 86400
+    max_events: int = 100
+    list_page_bytes: int = 2 * 1024 * 1024
+    list_field_bytes: int = 1024
     durable_ack: bool = False
     durable_ack_replicas: int = 1
     durable_ack_timeout_ms: int = 500
@@ -82,7 +90,8 @@ class Settings:
         out = []
         for name in ("lease_ttl_ms", "heartbeat_interval_ms", "worker_ttl_ms", "reaper_interval_ms",
                      "leader_ttl_ms", "worker_concurrency", "max_payload_bytes", "max_batch",
-                     "gateway_workers", "gateway_threads", "gateway_connections", "retry_base_ms", "retry_max_ms",
+                     "gateway_workers", "gateway_threads", "dead_max", "dead_ttl_s", "list_page_bytes",
+                     "backpressure_retry_after_s", "gateway_connections", "retry_base_ms", "retry_max_ms",
                      "gateway_keepalive_s"):
             if getattr(self, name) <= 0:
                 out.append(f"{name.upper()} must be a positive number")
@@ -91,7 +100,7 @@ class Settings:
             if not (0 < value < float("inf")):  # also rejects nan; 0 means "never" or "no record" here
                 out.append(f"{name.upper()} must be a positive number")
         for name in ("max_retries", "shutdown_grace_s", "process_work_ms", "durable_ack_replicas",
-                     "max_lease_expiries", "worker_prefetch_ms"):
+                     "max_lease_expiries", "worker_prefetch_ms", "max_queued", "list_field_bytes"):
             value = getattr(self, name)
             if not (0 <= value < float("inf")):
                 out.append(f"{name.upper()} must be 0 or more")
@@ -101,6 +110,10 @@ class Settings:
         if self.heartbeat_interval_ms * 2 > self.lease_ttl_ms:
             out.append("HEARTBEAT_INTERVAL_MS must be at most half of LEASE_TTL_MS, "
                        "or leases expire between two extensions")
+        if not 0 <= self.submit_memory_budget <= 1:
+            out.append("SUBMIT_MEMORY_BUDGET must be a fraction from 0 (off) to 1 of Redis' maxmemory")
+        if self.max_events != 0 and self.max_events < 2:
+            out.append("MAX_EVENTS must be 0 (no cap) or at least 2 (the first event and the newest are kept)")
         if self.gateway_worker_class not in ("gevent", "gthread"):
             out.append(f"GATEWAY_WORKER_CLASS must be gevent or gthread, got {self.gateway_worker_class!r}")
         if not 0 < self.gateway_port < 65536:
@@ -205,6 +218,19 @@ SETTINGS_DOC: dict[str, str] = {
     "max_payload_bytes": "Largest accepted request body (413 above it).",
     "max_batch": "Most tasks in one POST /tasks/batch.",
     "result_ttl_s": "How long finished task records are kept.",
+    "max_queued": "Back-pressure: a submit that would make more tasks queued than this answers 503 with "
+                  "Retry-After and stores nothing (0: no limit).",
+    "submit_memory_budget": "Back-pressure: submits answer 503 with Retry-After while Redis uses more than this "
+                            "fraction of its maxmemory, before Redis itself refuses writes (0: off; no effect "
+                            "when Redis has no maxmemory).",
+    "backpressure_retry_after_s": "Retry-After (seconds) of a 503 caused by back-pressure.",
+    "dead_max": "Most tasks kept in the dead-letter queue; the oldest dead task is dropped with its record.",
+    "dead_ttl_s": "How long a dead task and its record are kept (default 180 days).",
+    "max_events": "Most events kept per task: the first (submitted) and the newest (0: no cap).",
+    "list_page_bytes": "Byte budget of one GET /tasks or GET /dlq page; a page ends early (next_cursor) "
+                       "when the next record would pass it.",
+    "list_field_bytes": "In list pages, `data` and `result` larger than this are left out (null, named in "
+                        "`omitted`); GET /tasks/<id> has them in full.",
     "durable_ack": "Answer 202 only after WAIT confirms a replica holds the task.",
     "durable_ack_replicas": "Replicas WAIT must confirm with DURABLE_ACK.",
     "durable_ack_timeout_ms": "How long WAIT may take before the gateway answers 503.",

@@ -40,7 +40,11 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     @app.errorhandler(TaskQueueError)
     def _domain_error(exc: TaskQueueError):
         extra = getattr(exc, "details", None)
-        return error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
+        response, status = error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:  # back-pressure: nothing stored, safe to retry then
+            response.headers["Retry-After"] = str(retry_after)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

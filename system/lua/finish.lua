@@ -29,7 +29,12 @@ for i = 5 + nb, #ARGV, 6 do
     c.stale_acks = c.stale_acks + 1
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
-    redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+    if #payload > 256 and payload == redis.call('HGET', tk, 'data') then
+      -- a result equal to the task's data (echo) is stored once: 'result_ref' points at 'data'
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result_ref', 'data', 'finished_at', now)
+    else
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+    end
     ended[#ended + 1] = id
     add_event(id, now, 'succeeded', worker, token, '')
     redis.call('EXPIRE', tk, ttl)
@@ -57,8 +62,8 @@ for i = 5 + nb, #ARGV, 6 do
       out[#out + 1] = 'retry'
     else
       redis.call('HSET', tk, 'status', 'dead', 'error', payload, 'failures', failures, 'finished_at', now)
-      redis.call('ZADD', KEYS[6], now, id)
       add_event(id, now, 'dead', worker, token, 'failed ' .. failures .. ' times')
+      bury(KEYS[6], id, now)
       c.dead = c.dead + 1
       out[#out + 1] = 'dead'
     end
