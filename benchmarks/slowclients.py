@@ -47,10 +47,12 @@ class Flood:
     idle: int
     reopened: int = 0
     idle_closed: int = 0
+    idle_answered: int = 0
     refused: int = 0
     _sel: selectors.DefaultSelector = field(default_factory=selectors.DefaultSelector)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _answered: set[int] = field(default_factory=set)
 
     def __enter__(self) -> Flood:
         for i in range(self.half):
@@ -68,6 +70,14 @@ class Flood:
         for key in list(self._sel.get_map().values()):
             key.fileobj.close()  # type: ignore[union-attr]
         self._sel.close()
+
+    def settle(self, timeout: float = 30.0) -> float:
+        """Wait until every idle connection got the answer to its one request, so the probes
+        meet idle connections, not the burst of their first requests; returns seconds waited."""
+        start = time.monotonic()
+        while self.idle_answered + self.idle_closed < self.idle and time.monotonic() - start < timeout:
+            time.sleep(0.05)
+        return time.monotonic() - start
 
     @property
     def open_count(self) -> int:
@@ -91,8 +101,12 @@ class Flood:
                 except OSError:
                     data = b""
                 if data:
-                    continue  # the answer to an idle connection's request; the connection stays
+                    if key.data == IDLE and key.fd not in self._answered:
+                        self._answered.add(key.fd)  # the answer to its one request; it stays open
+                        self.idle_answered += 1
+                    continue
                 self._sel.unregister(sock)
+                self._answered.discard(key.fd)
                 sock.close()
                 if key.data == IDLE:
                     self.idle_closed += 1
@@ -133,8 +147,11 @@ def attack(url: str, *, half: int, idle: int, probes: int, timeout: float) -> di
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     with Flood(host, port, half, idle) as flood:
         held = flood.open_count
+        settle_s = flood.settle()
+        open_at_probes = flood.open_count
         summary = probe_summary(probe(host, port, count=probes, timeout=timeout), timeout)
-        summary.update(half=half, idle=idle, held_at_start=held, reopened=flood.reopened,
+        summary.update(half=half, idle=idle, held_at_start=held, settle_s=round(settle_s, 2),
+                       open_at_probes=open_at_probes, reopened=flood.reopened,
                        idle_closed=flood.idle_closed, refused=flood.refused)
     return summary
 
