@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable
 
 import pytest
@@ -60,3 +61,16 @@ def test_server_errors_are_json(gateway: str, request_bytes: bytes, status: int,
     assert headers["content-type"] == "application/json"
     assert body["error"]["code"] == code
     assert body["error"]["message"]
+
+
+def test_a_request_whose_headers_never_end_is_dropped_after_the_keepalive_time(
+        spawn: Callable[..., Process]) -> None:
+    port = free_port()
+    spawn("system.gateway", name="gateway", gateway_port=port, gateway_host="127.0.0.1", gateway_workers=1,
+          gateway_keepalive_s=1)
+    wait_for_gateway(f"http://127.0.0.1:{port}")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"POST /tasks HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n")  # no blank line, ever
+        start = time.monotonic()
+        assert sock.recv(1024) == b""  # the server closed it (a timeout here raises instead)
+        assert time.monotonic() - start < 8
