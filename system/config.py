@@ -196,8 +196,9 @@ SETTINGS_DOC: dict[str, str] = {
     "gateway_worker_class": "gunicorn worker class: `gevent` (a greenlet per connection, so slow or idle clients "
                             "never hold a thread) or `gthread` (GATEWAY_THREADS threads per process).",
     "gateway_connections": "Most open connections per gateway process (gevent); more wait in the listen backlog.",
-    "gateway_keepalive_s": "Seconds an idle keep-alive connection stays open, and (gevent) the most a client may "
-                           "take to send a request's line and headers before it is dropped.",
+    "gateway_keepalive_s": "Seconds an idle keep-alive connection stays open; with gevent also the most a client "
+                           "may take to send a request's line and headers, and to send the next part of a body "
+                           "or take the next part of an answer, before it is let go.",
     "worker_concurrency": "Tasks one worker node runs at once (threads).",
     "worker_prefetch_ms": "Expected work (ms per slot, at most 4 tasks per slot) a node may claim beyond its "
                           "free slots, so short tasks never wait for a round trip; 2 at most while only "

@@ -54,10 +54,19 @@ class JsonThreadWorker(_JsonErrors, ThreadWorker):
 
 def gevent_worker() -> type:
     """The gevent worker class, imported only when chosen (gevent patches the process)."""
+    from gunicorn.workers.base_async import AsyncWorker
     from gunicorn.workers.ggevent import GeventWorker
 
     class JsonGeventWorker(_JsonErrors, GeventWorker):
         """gevent with JSON errors (GATEWAY_WORKER_CLASS=gevent)."""
+
+        def handle(self, listener: Any, client: Any, addr: Any) -> None:
+            # gunicorn's GeventWorker.handle makes the socket blocking without a timeout, so a
+            # client that stalls inside its body (or stops reading the answer) would hold its
+            # greenlet and a connection slot forever; with a timeout every read and write waits
+            # at most GATEWAY_KEEPALIVE_S.
+            client.settimeout(self.cfg.keepalive)
+            AsyncWorker.handle(self, listener, client, addr)
 
     return JsonGeventWorker
 
