@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,18 @@ def toxic_specs(fault: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     streams = STREAMS[str(params.get("direction", "both"))]
     return [{"type": toxic_type, "stream": s, "attributes": attributes,
              "toxicity": float(params.get("toxicity", 1.0))} for s in streams]
+
+
+def pick_live_leader(found: tuple[str, float] | None, running: Sequence[str], *,
+                     fresh_s: float) -> str | None:
+    """The leader a `leader` target may hit (pure): the worker in the leader key, if its
+    process is running and its last heartbeat is at most `fresh_s` old. The key of a killed or
+    frozen leader outlives it by up to LEADER_TTL_MS; that worker is not the leader any more.
+    `found`: (worker in the leader key, heartbeat age in seconds), or None."""
+    if found is None:
+        return None
+    worker, age = found
+    return worker if age <= fresh_s and worker in running else None
 
 
 @dataclass

@@ -25,7 +25,7 @@ from harness.checks import CheckResult, results_document, run_checks
 from harness.cleanup import cleanup_leftovers
 from harness.client import GatewayClient
 from harness.dump import scenario_yaml
-from harness.faults import Nemesis
+from harness.faults import Nemesis, pick_live_leader
 from harness.history import (
     HistoryWriter,
     PhaseRecord,
@@ -161,7 +161,7 @@ class Run:
         self.recorder.start()
         self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.history.write,
                                clock=self.clock, leader=self._leader, late_after=self.opts.late_after,
-                               leader_wait=self._setting_ms("LEADER_TTL_MS") / 1000 + 0.5)
+                               leader_wait=self._leader_wait())
         load = self.scenario.load
         self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
                                   record=self.history.write, clock=self.clock,
@@ -198,15 +198,17 @@ class Run:
         value = self.scenario.system.config.get(name)
         return float(value) if value is not None else float(getattr(Settings(), name.lower()))
 
+    def _leader_wait(self) -> float:
+        """How long a `leader` target may wait for the next election: the dead leader's key
+        expires within LEADER_TTL_MS, a survivor takes it at its next REAPER_INTERVAL_MS tick."""
+        return (self._setting_ms("LEADER_TTL_MS") + self._setting_ms("REAPER_INTERVAL_MS")) / 1000 + 0.5
+
     def _leader(self) -> str | None:
         """The live leader: named by the leader key, its process running, and its heartbeat
         younger than two heartbeat intervals (a killed or frozen leader's key outlives it)."""
         found = self.recorder.leader_now() if self.recorder is not None else None
-        if found is None:
-            return None
-        worker, age = found
-        fresh = 2 * self._setting_ms("HEARTBEAT_INTERVAL_MS") / 1000
-        return worker if age <= fresh and worker in self.backend.workers() else None
+        return pick_live_leader(found, self.backend.workers(),
+                                fresh_s=2 * self._setting_ms("HEARTBEAT_INTERVAL_MS") / 1000)
 
     def heal(self) -> None:
         self.enter("heal")

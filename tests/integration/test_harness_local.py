@@ -49,7 +49,8 @@ def scenario(name: str, timeline: list, *, workers: int = 3, duration: str = "8s
     return parse_scenario({
         "name": name, "seed": 11,
         "system": {"workers": workers, "config": FAST},
-        "load": {"rate": 25, "duration": duration, "tasks": [{"type": "sleep", "ms": 50}]},
+        # 400 ms tasks: ~10 running at any time, so every fault target holds work (faults_effective)
+        "load": {"rate": 25, "duration": duration, "tasks": [{"type": "sleep", "ms": 400}]},
         "timeline": timeline,
         "checks": checks or ["no_lost_tasks", {"max_duplicates": 0.1}],
         "drain": {"timeout": "40s"},

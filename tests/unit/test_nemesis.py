@@ -117,3 +117,13 @@ def test_idle_ok_is_recorded_for_faults_effective(ledger):
     event = FaultEvent(1.0, "start", "kill", "worker-2", "f1", {}, 0, None, True)
     n.apply(event, requested=1.0)
     assert records[0].detail["idle_ok"] is True
+
+
+def test_pick_live_leader_skips_a_dead_or_frozen_leader():
+    from harness.faults import pick_live_leader
+    running = ["worker-2", "worker-3"]
+    assert pick_live_leader(("worker-2", 0.3), running, fresh_s=2.0) == "worker-2"
+    assert pick_live_leader(("worker-1", 0.3), running, fresh_s=2.0) is None      # killed: key outlives it
+    assert pick_live_leader(("worker-2", 4.0), running, fresh_s=2.0) is None      # frozen: stale heartbeat
+    assert pick_live_leader(("worker-2", float("inf")), running, fresh_s=2.0) is None  # no registration
+    assert pick_live_leader(None, running, fresh_s=2.0) is None
