@@ -228,7 +228,7 @@ class Run:
             while time.monotonic() < deadline:
                 quiet = quiet + 1 if idle(self.recorder.last) else 0
                 if quiet >= 3:
-                    stuck = _running_ids(client)
+                    stuck = running_ids(client)
                     if not stuck:
                         return True
                 self._tick(self.scenario.drain.timeout)
@@ -305,7 +305,7 @@ class Run:
             shutil.copy2(log, dest / log.name)
 
 
-def _running_ids(client: GatewayClient) -> list[str]:
+def running_ids(client: GatewayClient) -> list[str]:
     """Ids of tasks whose record says `running` (asked once the leases are empty, so none of
     them holds a lease); unknown (gateway error) counts as none, the checks still judge them."""
     try:
