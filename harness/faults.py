@@ -9,8 +9,9 @@ then fails it, and its end (a `for`) only records that there was nothing to undo
 
 Timing truth: a start record carries `requested` (when the schedule asked for it), `t` (when
 applying began), `effective` (when it took effect: the backend calls return once the process is
-gone, the toxic is in place, the primary is down) and `late` (effective more than `late_after`
-seconds after requested); its end record's `t` is when it ended.
+gone, the toxic is in place, the primary is down; for a graceful SIGTERM stop, the signal, with
+the time until the process exited in `detail.stopped_s`) and `late` (effective more than
+`late_after` seconds after requested); its end record's `t` is when it ended.
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def pick_live_leader(found: tuple[str, float] | None, running: Sequence[str], *,
         return None
     worker, age = found
     return worker if age <= fresh_s and worker in running else None
+
+
+def _graceful(event: Any) -> bool:
+    """A SIGTERM stop (terminate, restart, kill with signal TERM): the backend call returns when
+    the process has exited, after its running tasks; the fault took effect at the signal."""
+    if event.fault in ("terminate", "restart"):
+        return True
+    return event.fault == "kill" and SIGNAL_ACTIONS.get(str(event.params.get("signal", "KILL")).upper()) == "terminate"
 
 
 @dataclass
@@ -147,8 +156,12 @@ class Nemesis:
             applied = Applied(event.fault, targets)
             with self._lock:
                 self.open[event.id] = applied
+            signalled = self.clock()
             detail.update(self._do(event, applied))
             effective = detail.pop("_effective", None) or self.clock()
+            if _graceful(event):  # it takes effect at the SIGTERM (stop claiming, hand back);
+                detail["stopped_s"] = round(effective - signalled, 3)  # the exit waits for tasks
+                effective = signalled
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
             detail.pop("_effective", None)
             detail["error"] = f"{exc.__class__.__name__}: {exc}"

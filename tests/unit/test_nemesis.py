@@ -127,3 +127,16 @@ def test_pick_live_leader_skips_a_dead_or_frozen_leader():
     assert pick_live_leader(("worker-2", 4.0), running, fresh_s=2.0) is None      # frozen: stale heartbeat
     assert pick_live_leader(("worker-2", float("inf")), running, fresh_s=2.0) is None  # no registration
     assert pick_live_leader(None, running, fresh_s=2.0) is None
+
+
+def test_a_graceful_stop_takes_effect_at_the_signal(ledger):
+    class Slow(CallLog):
+        def terminate(self, node):
+            self.calls.append(("terminate", node))
+            self.clock[0] += 1.2          # the worker finishes its running tasks, then exits
+
+    n, records, clock = make(ledger, Slow())
+    clock[0] = 4.0
+    n.apply(start("f1", "terminate", "worker-1", 4.0), requested=4.0)
+    (rec,) = records
+    assert rec.effective == 4.0 and rec.late is False and rec.detail["stopped_s"] == 1.2
