@@ -204,7 +204,13 @@ class Nemesis:
             raise ValueError(f"fault {fault!r} is not known to the nemesis")
         return {}
 
-    def _undo(self, applied: Applied) -> None:
+    def _cut_off(self, node: str) -> list[str]:
+        """Open network faults on the node: a worker restarted behind one cannot register
+        until the heal, so waiting for it would stall the timeline."""
+        with self._lock:
+            return [fid for fid, a in self.open.items() if a.fault in NETWORK_FAULTS and node in a.targets]
+
+    def _undo(self, applied: Applied, detail: dict[str, Any]) -> None:
         b = self.backend
         if applied.fault in NETWORK_FAULTS:
             for handle in applied.toxics:
@@ -215,7 +221,10 @@ class Nemesis:
         elif applied.fault in ("kill", "terminate"):
             for node in applied.targets:
                 if node not in b.workers():
-                    b.start_node(node)
+                    cut = self._cut_off(node)
+                    b.start_node(node, wait=not cut)
+                    if cut:
+                        detail["not_ready"] = f"{node} started; its link is cut by {', '.join(cut)}"
 
     def _end(self, fault_id: str, event: Any | None, requested: float | None = None) -> None:
         with self._lock:
@@ -229,7 +238,7 @@ class Nemesis:
         detail: dict[str, Any] = {}
         t = self.clock()
         try:
-            self._undo(applied)
+            self._undo(applied, detail)
             self.ledger.write("healed", id=fault_id)
         except Exception as exc:  # noqa: BLE001
             detail["error"] = f"{exc.__class__.__name__}: {exc}"

@@ -79,8 +79,9 @@ class Backend(Protocol):
     def pause(self, node: str) -> None: ...
     def resume(self, node: str) -> None: ...
     def restart(self, node: str) -> None: ...
-    def start_node(self, node: str) -> None:
-        """(Re)start a node that is not running, with its old name (after kill/terminate)."""
+    def start_node(self, node: str, *, wait: bool = True) -> None:
+        """(Re)start a node that is not running, with its old name (after kill/terminate), and
+        wait until it is ready (its own registration); wait=False: start it and return."""
 
     def scale(self, n: int) -> tuple[list[str], list[str]]:
         """Run n workers: add worker-(highest+1).., or SIGTERM the highest-numbered. -> (added, removed)"""

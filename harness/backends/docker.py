@@ -218,7 +218,7 @@ class DockerBackend(ProxiedNetwork):
         self._container(node).restart(timeout=self.grace)
         self._wait_ready(node, since=since)
 
-    def start_node(self, node: str) -> None:
+    def start_node(self, node: str, *, wait: bool = True) -> None:
         c = self._container(node)
         c.reload()
         since = time.time()
@@ -227,7 +227,8 @@ class DockerBackend(ProxiedNetwork):
             since = 0.0  # the same process goes on: its registration is its own
         elif c.status != "running":
             c.start()
-        self._wait_ready(node, since=since)
+        if wait:
+            self._wait_ready(node, since=since)
 
     def scale(self, n: int) -> tuple[list[str], list[str]]:
         from harness.schedule import scale_plan

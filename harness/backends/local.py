@@ -132,7 +132,7 @@ class LocalBackend(ProxiedNetwork):
             proxy = self.tp.create_proxy(name, upstream=upstream)
         return int(proxy.listen.rsplit(":", 1)[1])
 
-    def start_node(self, node: str) -> None:
+    def start_node(self, node: str, *, wait: bool = True) -> None:
         if self.nodes.get(node) is not None and self.nodes[node].alive():  # type: ignore[union-attr]
             raise BackendError(f"{node} is already running; kill or terminate it first")
         module = "system.gateway" if node == "gateway" else "system.worker"
@@ -141,6 +141,8 @@ class LocalBackend(ProxiedNetwork):
         self.nodes[node] = child
         if node != "gateway":
             self.highest = max(self.highest, _number(node))
+        if not wait:
+            return
         try:
             wait_until(lambda: self._ready(node, child), timeout=self.ready_timeout,
                        what=f"{node} to become ready")
