@@ -97,6 +97,7 @@ class Nemesis:
         self.leader_wait = leader_wait
         self.late_after = late_after
         self.failed: set[str] = set()   # ids whose start failed: their end undoes nothing
+        self.started: set[str] = set()  # ids of every start event applied (or attempted)
         self.ledger = ledger
         self.record = record
         self.clock = clock
@@ -119,6 +120,7 @@ class Nemesis:
                          timing={"requested": requested, "effective": t})
             return
         if event.phase == "start":
+            self.started.add(event.id)
             self._start(event, requested)
         else:
             self._end(event.id, event, requested)
@@ -129,6 +131,12 @@ class Nemesis:
         if event.target == "leader":
             return [self._live_leader(detail)]
         return [event.target] if event.target else []
+
+    def missed(self, event: Any, *, requested: float, why: str) -> None:
+        """Record a scheduled fault that was never applied as a failed one (faults_applied)."""
+        self.errors.append(f"{event.id} {event.fault} {event.target}: not applied: {why}")
+        self._record(event, "start", [], {"params": dict(event.params), "error": f"not applied: {why}"},
+                     t=self.clock(), timing={"requested": requested})
 
     def _live_leader(self, detail: dict[str, Any]) -> str:
         """The live leader, waiting up to leader_wait for an election; the wait is recorded."""

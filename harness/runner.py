@@ -49,7 +49,7 @@ from harness.runinfo import (
     restore_signals,
     steady_state,
 )
-from harness.scenario import Scenario, worker_names
+from harness.scenario import LOAD_FAULTS, Scenario, worker_names
 from harness.schedule import ScheduleError, build_schedule
 from system.keys import Keys
 
@@ -177,6 +177,10 @@ class Run:
             self._tick(schedule.horizon)
             timeline.join(timeout=0.5)
         self.problems += self.load.errors
+        for event in schedule.starts():
+            if event.id not in self.nemesis.started and event.fault not in LOAD_FAULTS:
+                self.nemesis.missed(event, requested=start + event.t,
+                                    why="the timeline stopped before its time")
         for error in self.nemesis.errors:
             self.opts.say(f"warning: fault not applied: {error}")
 

@@ -164,3 +164,12 @@ def test_a_worker_restarted_behind_a_partition_is_not_waited_for(ledger):
     n.apply(start("f3", "kill", "worker-1", 10.0, duration=1.0), requested=10.0)
     n.apply(end("f3", "kill", "worker-1", 11.0), requested=11.0)
     assert backend.calls[-1] == ("start_node", "worker-1", True)   # nothing cuts it now
+
+
+def test_a_scheduled_fault_never_applied_is_recorded_as_failed(ledger):
+    from harness.checks.base import build_view
+    from harness.checks.faultchecks import faults_applied
+    n, records, _ = make(ledger, CallLog())
+    n.missed(start("f4", "kill", "worker-2", 30.0), requested=30.0, why="the timeline stopped before its time")
+    r = faults_applied(build_view(records, [], wall_start=0.0), {})
+    assert r.passed is False and "not applied: the timeline stopped" in r.explanation
