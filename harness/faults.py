@@ -154,7 +154,7 @@ class Nemesis:
         t = self.clock()
         targets: list[str] = []
         detail: dict[str, Any] = {"params": dict(event.params)}
-        if event.idle_ok:
+        if getattr(event, "idle_ok", False):  # events built outside the schedule may lack it
             detail["idle_ok"] = True
         effective: float | None = None
         try:
