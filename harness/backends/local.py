@@ -22,6 +22,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -139,7 +140,7 @@ class LocalBackend(ProxiedNetwork):
             proxy = self.tp.create_proxy(name, upstream=upstream)
         return int(proxy.listen.rsplit(":", 1)[1])
 
-    def start_node(self, node: str) -> None:
+    def start_node(self, node: str, *, wait: bool = True) -> None:
         if self.nodes.get(node) is not None and self.nodes[node].alive():  # type: ignore[union-attr]
             raise BackendError(f"{node} is already running; kill or terminate it first")
         module = "system.gateway" if node == "gateway" else "system.worker"
@@ -148,6 +149,8 @@ class LocalBackend(ProxiedNetwork):
         self.nodes[node] = child
         if node != "gateway":
             self.highest = max(self.highest, _number(node))
+        if not wait:
+            return
         try:
             wait_until(lambda: self._ready(node, child), timeout=self.ready_timeout,
                        what=f"{node} to become ready")
@@ -164,10 +167,11 @@ class LocalBackend(ProxiedNetwork):
             except requests.RequestException:
                 return False
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
-        try:
+        try:  # its own registration: a dead predecessor's entry stays until its TTL runs out
             with redis.Redis.from_url(self.endpoints().redis_url, socket_timeout=1) as r:
-                return bool(r.sismember(keys.workers_active, node))
-        except redis.RedisError:
+                pid = r.hget(keys.worker(node), "pid")
+                return pid is not None and int(pid) == child.pid and bool(r.sismember(keys.workers_active, node))
+        except (redis.RedisError, ValueError):
             return False
 
     def _child(self, node: str) -> Child:
@@ -226,18 +230,30 @@ class LocalBackend(ProxiedNetwork):
         return self.tp.cleanup(delete_proxies=False)
 
     # -- redis ------------------------------------------------------------------------------
-    def redis_failover(self) -> str:
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Before a redis_failover, a majority of Sentinels must agree on the primary."""
+        if "redis_failover" in faults:
+            assert self.redis is not None
+            try:
+                wait_until(lambda: self.redis is not None and self.redis.sentinel_primary() is not None,
+                           timeout=30, what="the Sentinels to agree on the primary (redis_failover precondition)")
+            except ProcessError as exc:
+                raise BackendError(str(exc)) from exc
+
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
         assert self.redis is not None and self.tp is not None
-        new = self.redis.failover()
+        new = self.redis.failover(on_down=on_down)
         address = self.redis.nodes[new].address
         for proxy in sorted(self.tp.created_proxies):
             self.tp.set_upstream(proxy, address)
         return address
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         assert self.redis is not None
         node = self.redis.nodes[self.redis.primary]
         self.redis.stop_node(node.name, kill=not aof)
+        if on_down is not None:
+            on_down()
         if not aof:
             for path in node.dir.iterdir():
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
