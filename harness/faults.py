@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import faultkit
 from harness.backends.base import Backend, ToxicHandle
 from harness.history import FaultRecord
 from harness.ledger import Ledger
-from harness.scenario import LOAD_FAULTS, NETWORK_FAULTS
+from harness.scenario import LOAD_FAULTS, NETWORK_FAULTS, SERVICE_FAULTS
 
 # scenario parameter -> Toxiproxy attribute, per network fault (partition: a black hole).
 TOXIC_PARAMS: dict[str, tuple[str, dict[str, str]]] = {
@@ -55,6 +56,7 @@ class Applied:
     fault: str
     targets: list[str]
     toxics: list[ToxicHandle] = field(default_factory=list)
+    undo: Callable[[], Mapping[str, Any] | None] | None = None  # service faults (harness.faultkit)
 
 
 class Nemesis:
@@ -118,6 +120,10 @@ class Nemesis:
 
     def _do(self, event: Any, applied: Applied) -> dict[str, Any]:
         fault, params, b = event.fault, event.params, self.backend
+        if fault in SERVICE_FAULTS:
+            effect = faultkit.apply(b, fault, params, applied.targets, event.duration)
+            applied.undo = effect.undo
+            return effect.detail
         if fault in NETWORK_FAULTS:
             for node in applied.targets:
                 for i, spec in enumerate(toxic_specs(fault, params)):
@@ -143,8 +149,10 @@ class Nemesis:
             raise ValueError(f"fault {fault!r} is not known to the nemesis")
         return {}
 
-    def _undo(self, applied: Applied) -> None:
+    def _undo(self, applied: Applied) -> Mapping[str, Any] | None:
         b = self.backend
+        if applied.undo is not None:
+            return applied.undo()
         if applied.fault in NETWORK_FAULTS:
             for handle in applied.toxics:
                 b.remove_toxic(handle)
@@ -155,6 +163,7 @@ class Nemesis:
             for node in applied.targets:
                 if node not in b.workers():
                     b.start_node(node)
+        return None
 
     def _end(self, fault_id: str, event: Any | None) -> None:
         with self._lock:
@@ -164,7 +173,7 @@ class Nemesis:
         detail: dict[str, Any] = {}
         t = self.clock()
         try:
-            self._undo(applied)
+            detail.update(self._undo(applied) or {})
             self.ledger.write("healed", id=fault_id)
         except Exception as exc:  # noqa: BLE001
             detail["error"] = f"{exc.__class__.__name__}: {exc}"

@@ -26,7 +26,14 @@ from pathlib import Path
 import redis
 import requests
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
+from harness.backends.base import (
+    ALL_FAULTS,
+    BackendError,
+    Endpoints,
+    SystemSpec,
+    UnknownTarget,
+    service_faults,
+)
 from harness.backends.local_infra import RedisCluster, start_toxiproxy
 from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import Child, ProcessError, Supervisor, free_port, wait_until
@@ -35,6 +42,11 @@ from harness.toxiproxy import Toxiproxy, ToxiproxyError
 from system.keys import Keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_CAPABILITIES = ALL_FAULTS | service_faults("local")
+# libfaketime from Debian (apt-get install faketime); the MT build is safe in threaded programs.
+FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+                 "/usr/lib/faketime/libfaketimeMT.so.1")
 
 
 class LocalBackend(ProxiedNetwork):
@@ -55,10 +67,11 @@ class LocalBackend(ProxiedNetwork):
         self.highest = 0
         self.gateway_port = 0
         self.grace = 10.0
+        self.skews: dict[str, float] = {}          # worker -> clock offset (s) it runs with
 
     # -- lifecycle --------------------------------------------------------------------------
     def capabilities(self) -> frozenset[str]:
-        return ALL_FAULTS
+        return LOCAL_CAPABILITIES
 
     def start(self, spec: SystemSpec) -> Endpoints:
         self.spec = spec
@@ -117,6 +130,8 @@ class LocalBackend(ProxiedNetwork):
                    PYTHONUNBUFFERED="1")
         if node != "gateway":
             env["WORKER_ID"] = node
+        if node in self.skews:
+            env.update(faketime_env(self.skews[node]))
         pythonpath = os.environ.get("PYTHONPATH", "")
         env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pythonpath if pythonpath else "")
         return env
@@ -235,6 +250,19 @@ class LocalBackend(ProxiedNetwork):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.redis.start_node(node.name)
 
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        return kill_children(redis_pid)
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        if node == "gateway" or node not in self.nodes:
+            raise UnknownTarget(f"clock_skew needs a worker; known: {self.known_workers()}")
+        if offset_s is None:
+            self.skews.pop(node, None)
+        else:
+            faketime_env(offset_s)  # the library must exist before the worker is stopped
+            self.skews[node] = offset_s
+        self.restart(node)
+
     def redis_start_stopped(self) -> list[str]:
         """Start every redis-server that is down (the old primary after a failover rejoins as
         a replica: Sentinel reconfigures it). Returns the names started."""
@@ -243,6 +271,33 @@ class LocalBackend(ProxiedNetwork):
         for name in started:
             self.redis.start_node(name)
         return started
+
+
+def faketime_env(offset_s: float) -> dict[str, str]:
+    """LD_PRELOAD + FAKETIME for a process whose wall clock runs offset_s off (its monotonic
+    clock is left alone, as a real NTP step would leave it)."""
+    lib = next((p for p in FAKETIME_LIBS if Path(p).exists()), None)
+    if lib is None:
+        raise BackendError("clock_skew needs libfaketime: apt-get install faketime "
+                           f"(looked for {', '.join(FAKETIME_LIBS)})")
+    return {"LD_PRELOAD": lib, "FAKETIME": f"{offset_s:+.3f}", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            "FAKETIME_NO_CACHE": "1"}
+
+
+def kill_children(pid: int) -> list[int]:
+    """SIGKILL the direct children of `pid` (Redis's background-save child)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError as exc:
+        raise BackendError(f"cannot read the children of Redis pid {pid}: {exc}") from exc
+    if not children:
+        raise BackendError(f"Redis pid {pid} has no background-save child to kill")
+    for child in children:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return children
 
 
 def _number(node: str) -> int:

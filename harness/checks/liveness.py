@@ -1,0 +1,88 @@
+"""No wedged node after the faults: judged from the sampler's per-worker heartbeat figures.
+
+A node is wedged when it looks alive (its registration is fresh) but has stopped working: the
+failure the hardening issue found, where a Redis error killed a worker's ack thread while its
+heartbeat kept the node registered and its leases extended. From the last fault's end (plus
+`settle`), for every worker the sampler saw registered:
+- it held work (running + prefetched > 0), or work was queued, for `stuck` seconds on end
+  without its `processed` count rising (no acknowledgement); or
+- its heartbeat carries per-thread liveness (`threads`: name -> last beat, the worker's own
+  clock) and a thread's beat lagged the heartbeat by more than `stuck`.
+Long tasks need a `stuck` longer than they run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.checks.base import CheckResult, RunView
+from harness.history import SampleRecord
+from harness.scenario import LOAD_FAULTS
+
+
+def faults_over_at(view: RunView) -> float | None:
+    """When the last fault ended (an instantaneous fault: when it started); None: no fault."""
+    times = [f.t for f in view.faults if f.fault not in LOAD_FAULTS]
+    return max(times) if times else None
+
+
+def _held(node: Mapping[str, Any]) -> int:
+    return int(node.get("running") or 0) + int(node.get("prefetched") or 0)
+
+
+def stuck_spell(series: list[tuple[float, Mapping[str, Any], int]], stuck: float) -> str | None:
+    """The first spell of `stuck` seconds in which the node had work (held or queued) and
+    acknowledged none; series: (t, node figures, queued) in time order. None if there is none."""
+    since: float | None = None
+    base: int | None = None
+    for t, node, queued in series:
+        processed = node.get("processed")
+        busy = _held(node) > 0 or queued > 0
+        if not busy or processed is None or processed != base:
+            since, base = (t, processed) if busy else (None, None)
+            continue
+        if since is not None and t - since >= stuck:
+            return (f"had work (held {_held(node)}, queued {queued}) from {since:.1f}s to {t:.1f}s "
+                    f"and acknowledged nothing (processed stayed {processed})")
+    return None
+
+
+def stale_thread(series: list[tuple[float, Mapping[str, Any], int]], stuck: float) -> str | None:
+    """A thread whose own beat lags the node's heartbeat by more than `stuck`."""
+    for t, node, _ in series:
+        beat, threads = node.get("heartbeat"), node.get("threads")
+        if not isinstance(beat, (int, float)) or not isinstance(threads, Mapping):
+            continue
+        for name, last in sorted(threads.items()):
+            if isinstance(last, (int, float)) and beat - last > stuck:
+                return f"thread {name} last beat {beat - last:.1f}s before the heartbeat at {t:.1f}s"
+    return None
+
+
+def _series(samples: list[SampleRecord], worker: str) -> list[tuple[float, Mapping[str, Any], int]]:
+    return [(s.t, s.nodes[worker], sum(s.queues.values())) for s in samples if worker in s.nodes]
+
+
+def no_wedged_workers(view: RunView, params: Mapping[str, Any]) -> CheckResult:
+    stuck, settle = float(params["stuck"]), float(params["settle"])
+    over = faults_over_at(view)
+    start = (view.load_window()[0] if over is None else over) + settle
+    samples = sorted((s for s in view.samples if s.t >= start), key=lambda s: s.t)
+    expected = f"no worker with work and no ack for {stuck:g}s after {start:.1f}s"
+    if not any(s.nodes for s in samples):
+        return CheckResult("no_wedged_workers", None, None, expected,
+                           "no per-worker samples after the faults: cannot judge "
+                           "(the run ended too soon, or its history predates per-worker samples)")
+    workers = sorted({w for s in samples for w in s.nodes})
+    wedged = {}
+    for w in workers:
+        series = _series(samples, w)
+        why = stuck_spell(series, stuck) or stale_thread(series, stuck)
+        if why:
+            wedged[w] = why
+    if wedged:
+        text = "; ".join(f"{w} {why}" for w, why in wedged.items())
+        return CheckResult("no_wedged_workers", False, wedged, expected, f"wedged after the faults: {text}")
+    return CheckResult("no_wedged_workers", True, {"workers": workers}, expected,
+                       f"{len(workers)} worker(s) kept working after {start:.1f}s")
