@@ -8,6 +8,8 @@ heartbeat kept the node registered and its leases extended. From the last fault'
   without its `processed` count rising (no acknowledgement); or
 - its heartbeat carries per-thread liveness (`threads`: name -> last beat, the worker's own
   clock) and a thread's beat lagged the heartbeat by more than `stuck`.
+Also wedged: a worker registered before the first fault that is not registered at the end
+(its heartbeat thread died, or the whole process), unless a process or scale fault stopped it.
 Long tasks need a `stuck` longer than they run.
 """
 
@@ -25,6 +27,23 @@ def faults_over_at(view: RunView) -> float | None:
     """When the last fault ended (an instantaneous fault: when it started); None: no fault."""
     times = [f.t for f in view.faults if f.fault not in LOAD_FAULTS]
     return max(times) if times else None
+
+
+STOPPING_FAULTS = frozenset({"kill", "terminate", "restart", "pause", "scale", "clock_skew"})
+
+
+def vanished(view: RunView, samples: list[SampleRecord]) -> list[str]:
+    """Workers registered just before the first fault and missing from the last sample, except
+    those a process or scale fault stopped (they may legitimately be gone)."""
+    starts = [f.t for f in view.faults if f.fault not in LOAD_FAULTS and f.phase == "start"]
+    before = [s for s in view.samples if starts and s.t < min(starts) and s.nodes]
+    if not before or not samples:
+        return []
+    stopped = set()
+    for f in view.faults:
+        if f.fault in STOPPING_FAULTS:
+            stopped |= set(f.detail.get("targets") or []) | set(f.detail.get("removed") or [])
+    return sorted(set(before[-1].nodes) - stopped - set(samples[-1].nodes))
 
 
 def _held(node: Mapping[str, Any]) -> int:
@@ -70,12 +89,14 @@ def no_wedged_workers(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     start = (view.load_window()[0] if over is None else over) + settle
     samples = sorted((s for s in view.samples if s.t >= start), key=lambda s: s.t)
     expected = f"no worker with work and no ack for {stuck:g}s after {start:.1f}s"
-    if not any(s.nodes for s in samples):
+    gone = vanished(view, samples)
+    if not samples or not (gone or any(s.nodes for s in samples)):
         return CheckResult("no_wedged_workers", None, None, expected,
                            "no per-worker samples after the faults: cannot judge "
                            "(the run ended too soon, or its history predates per-worker samples)")
     workers = sorted({w for s in samples for w in s.nodes})
-    wedged = {}
+    wedged = {w: "was registered before the faults and is not at the end (its heartbeat stopped)"
+              for w in gone}
     for w in workers:
         series = _series(samples, w)
         why = stuck_spell(series, stuck) or stale_thread(series, stuck)

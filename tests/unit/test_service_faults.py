@@ -3,11 +3,13 @@ can do them, and the no_wedged_workers check on hand-made runs that must pass an
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.backends import capabilities_of
 from harness.checks import run_checks
-from harness.history import FaultRecord, PhaseRecord, SampleRecord
+from harness.history import FaultRecord, PhaseRecord, SampleRecord, read_history
 from harness.loader import ScenarioError, parse_scenario, validate
 from harness.recorder import node_figures
 from harness.scenario import FAULTS, SERVICE_FAULTS
@@ -31,7 +33,8 @@ def errors(*timeline: dict) -> str:
     ({"fault": "slow_client_flood"}, "slow_client_flood is a window that must end"),
     ({"fault": "redis_oom", "for": "3s", "headroom_kb": -1}, "timeline[0].headroom_kb: -1 is out of range"),
     ({"fault": "redis_oom", "for": "3s", "target": "worker-1"}, "redis_oom cannot target worker-1; use one of: redis"),
-    ({"fault": "redis_stall", "for": "3s", "mode": "read"}, "timeline[0].mode: 'read' is not valid; use one of: all, write"),
+    ({"fault": "redis_stall", "for": "3s", "mode": "read"},
+     "timeline[0].mode: 'read' is not valid; use one of: all, write"),
     ({"fault": "client_kill", "for": "3s"}, "timeline[0].for: client_kill cannot have a duration"),
     ({"fault": "client_kill", "type": "master"}, "timeline[0].type: 'master' is not valid; use one of: normal, pubsub"),
     ({"fault": "slow_client_flood", "for": "3s", "connections": 0}, "timeline[0].connections: 0 is out of range"),
@@ -39,7 +42,8 @@ def errors(*timeline: dict) -> str:
      "connections: 5000 is out of range; use a value from 1 to 2000"),
     ({"fault": "slow_client_flood", "for": "3s", "target": "worker-1"},
      "slow_client_flood cannot target worker-1; use one of: gateway"),
-    ({"fault": "clock_skew", "target": "worker-1", "for": "3s"}, "timeline[0].offset: missing; clock_skew needs offset"),
+    ({"fault": "clock_skew", "target": "worker-1", "for": "3s"},
+     "timeline[0].offset: missing; clock_skew needs offset"),
     ({"fault": "clock_skew", "target": "gateway", "for": "3s", "offset": "5s"}, "clock_skew cannot target gateway"),
     ({"fault": "clock_skew", "target": "worker-1", "for": "3s", "offset": "soon"},
      'timeline[0].offset: expected a duration like "10s"'),
@@ -151,3 +155,30 @@ def test_a_lagging_thread_in_the_heartbeat_is_wedged():
 def test_no_samples_after_the_fault_is_unknown_not_a_pass():
     r = judge([sample(3, **{"worker-1": node(1)})])
     assert r.passed is None and "cannot judge" in r.explanation
+
+
+def test_a_worker_that_vanished_after_a_redis_fault_is_wedged_but_a_killed_one_is_not():
+    before = [sample(1.0 + i * 0.5, **{"worker-1": node(i), "worker-2": node(i)}) for i in range(2)]
+    after = [sample(7 + i, **{"worker-1": node(3 + i)}) for i in range(5)]
+    r = judge(before + after)
+    assert r.passed is False and "worker-2" in r.observed and "heartbeat stopped" in r.observed["worker-2"]
+    none_left = judge(before + [sample(7 + i) for i in range(5)])
+    assert none_left.passed is False and set(none_left.observed) == {"worker-1", "worker-2"}
+    history = [PhaseRecord(0.0, "load"), FaultRecord(2.0, "start", "kill", "worker-2", "f1",
+                                                    {"targets": ["worker-2"]}), *before, *after]
+    s = parse_scenario({"name": "x", "timeline": [{"at": "2s", "fault": "kill", "target": "worker-2"}],
+                        "checks": ["no_wedged_workers"]})
+    (killed,) = run_checks(s, history, [], wall_start=0.0)
+    assert killed.passed is True, killed
+
+
+def test_a_recorded_oom_run_before_the_worker_hardening_is_judged_wedged():
+    """tests/fixtures/runs/redis-oom-wedged: scenarios/redis-oom.yaml on the local backend before
+    the workers survived Redis errors (each worker's heartbeat and ack threads died on OOM; the
+    processes ran on, unregistered, holding their tasks). Submit records are left out."""
+    run = Path(__file__).resolve().parents[1] / "fixtures" / "runs" / "redis-oom-wedged"
+    s = parse_scenario({"name": "x", "timeline": [{"at": "5s", "fault": "redis_oom", "for": "5s"}],
+                        "checks": ["no_wedged_workers"]})
+    (r,) = run_checks(s, read_history(run / "history.jsonl"), [], wall_start=0.0)
+    assert r.passed is False
+    assert set(r.observed) == {"worker-1", "worker-2", "worker-3"}
