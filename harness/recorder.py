@@ -62,6 +62,10 @@ def node_figures(info: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {k: _int(info[k]) for k in NODE_COUNTS if k in info}
     if "last_heartbeat" in info:
         out["heartbeat"] = _float(info["last_heartbeat"])
+    try:  # `current`: ids of the attempts the node holds, acknowledged or not yet (<= 50)
+        out["holding"] = len(json.loads(info["current"]))
+    except (KeyError, ValueError, TypeError):
+        pass
     for k in NODE_MAPS:
         if k in info:
             try:

@@ -34,6 +34,7 @@ from harness.backends.base import (
     UnknownTarget,
     service_faults,
 )
+from harness.backends.faketime import faketime_env, sleep_shim
 from harness.backends.local_infra import RedisCluster, start_toxiproxy
 from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import Child, ProcessError, Supervisor, free_port, wait_until
@@ -43,10 +44,6 @@ from system.keys import Keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CAPABILITIES = ALL_FAULTS | service_faults("local")
-# libfaketime from Debian (apt-get install faketime); the MT build is safe in threaded programs.
-FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
-                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
-                 "/usr/lib/faketime/libfaketimeMT.so.1")
 
 
 class LocalBackend(ProxiedNetwork):
@@ -130,10 +127,11 @@ class LocalBackend(ProxiedNetwork):
                    PYTHONUNBUFFERED="1")
         if node != "gateway":
             env["WORKER_ID"] = node
+        paths = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH", "")])]
         if node in self.skews:
             env.update(faketime_env(self.skews[node]))
-        pythonpath = os.environ.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pythonpath if pythonpath else "")
+            paths.insert(0, str(sleep_shim(self.work)))
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
     def _proxy_port(self, node: str) -> int:
@@ -271,17 +269,6 @@ class LocalBackend(ProxiedNetwork):
         for name in started:
             self.redis.start_node(name)
         return started
-
-
-def faketime_env(offset_s: float) -> dict[str, str]:
-    """LD_PRELOAD + FAKETIME for a process whose wall clock runs offset_s off (its monotonic
-    clock is left alone, as a real NTP step would leave it)."""
-    lib = next((p for p in FAKETIME_LIBS if Path(p).exists()), None)
-    if lib is None:
-        raise BackendError("clock_skew needs libfaketime: apt-get install faketime "
-                           f"(looked for {', '.join(FAKETIME_LIBS)})")
-    return {"LD_PRELOAD": lib, "FAKETIME": f"{offset_s:+.3f}", "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            "FAKETIME_NO_CACHE": "1"}
 
 
 def kill_children(pid: int) -> list[int]:

@@ -2,9 +2,9 @@
 
 A node is wedged when it looks alive (its registration is fresh) but has stopped working: the
 failure the hardening issue found, where a Redis error killed a worker's ack thread while its
-heartbeat kept the node registered and its leases extended. From the last fault's end (plus
-`settle`), for every worker the sampler saw registered:
-- it held work (running + prefetched > 0), or work was queued, for `stuck` seconds on end
+heartbeat kept the node registered and its leases extended. From the last fault's end (or,
+with `after: start`, its start) plus `settle`, for every worker the sampler saw registered:
+- it held work (running, prefetched, or done but not acknowledged), or work was queued, for `stuck` seconds on end
   without its `processed` count rising (no acknowledgement); or
 - its heartbeat carries per-thread liveness (`threads`: name -> last beat, the worker's own
   clock) and a thread's beat lagged the heartbeat by more than `stuck`.
@@ -23,9 +23,12 @@ from harness.history import SampleRecord
 from harness.scenario import LOAD_FAULTS
 
 
-def faults_over_at(view: RunView) -> float | None:
-    """When the last fault ended (an instantaneous fault: when it started); None: no fault."""
-    times = [f.t for f in view.faults if f.fault not in LOAD_FAULTS]
+def faults_over_at(view: RunView, after: str = "end") -> float | None:
+    """When the last fault ended (an instantaneous fault: when it started), or with
+    after="start" when the last one started (to judge inside a window, e.g. a skewed clock's);
+    None: no fault."""
+    times = [f.t for f in view.faults if f.fault not in LOAD_FAULTS
+             and (after == "end" or f.phase == "start")]
     return max(times) if times else None
 
 
@@ -47,7 +50,9 @@ def vanished(view: RunView, samples: list[SampleRecord]) -> list[str]:
 
 
 def _held(node: Mapping[str, Any]) -> int:
-    return int(node.get("running") or 0) + int(node.get("prefetched") or 0)
+    """Attempts the node holds: running, buffered, or run and waiting for their ack."""
+    return max(int(node.get("running") or 0) + int(node.get("prefetched") or 0),
+               int(node.get("holding") or 0))
 
 
 def stuck_spell(series: list[tuple[float, Mapping[str, Any], int]], stuck: float) -> str | None:
@@ -85,7 +90,7 @@ def _series(samples: list[SampleRecord], worker: str) -> list[tuple[float, Mappi
 
 def no_wedged_workers(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     stuck, settle = float(params["stuck"]), float(params["settle"])
-    over = faults_over_at(view)
+    over = faults_over_at(view, str(params.get("after", "end")))
     start = (view.load_window()[0] if over is None else over) + settle
     samples = sorted((s for s in view.samples if s.t >= start), key=lambda s: s.t)
     expected = f"no worker with work and no ack for {stuck:g}s after {start:.1f}s"

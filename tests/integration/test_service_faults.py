@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from harness.backends.base import BackendError, Endpoints
-from harness.backends.local import faketime_env, kill_children
+from harness.backends.faketime import faketime_env, sleep_shim
+from harness.backends.local import kill_children
 from harness.faultkit import apply
 from harness.slowclients import HALF_REQUEST
 from tests.support.servers import RedisServer, wait_until
@@ -188,12 +189,26 @@ def test_slow_client_flood_holds_half_requests_and_closes_them() -> None:
     sink.sock.close()
 
 
-def test_faketime_shifts_the_wall_clock_and_not_the_monotonic_one() -> None:
-    code = "import json, time; print(json.dumps([time.time(), time.monotonic()]))"
-    env = {**os.environ, **faketime_env(-90.0)}
+SLEEPER = """import json, queue, threading, time
+t = time.monotonic(); time.sleep(0.2); slept = time.monotonic() - t
+t = time.monotonic(); threading.Event().wait(0.2); waited = time.monotonic() - t
+print(json.dumps([time.time(), time.monotonic(), slept, waited]))"""
+
+
+def test_faketime_shifts_the_wall_clock_only_and_sleeps_still_work(tmp_path: Path) -> None:
+    env = {**os.environ, **faketime_env(-90.0), "PYTHONPATH": str(sleep_shim(tmp_path))}
     before = time.time()
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", SLEEPER], env=env, capture_output=True, text=True,
                          check=True, timeout=30).stdout
-    wall, mono = json.loads(out)
+    wall, mono, slept, waited = json.loads(out)
     assert -95 < wall - before < -85
     assert abs(mono - time.monotonic()) < 30
+    assert 0.19 < slept < 2 and 0.19 < waited < 2
+
+
+def test_without_the_sleep_shim_libfaketime_breaks_time_sleep(tmp_path: Path) -> None:
+    """Why the shim exists (wolfcw/libfaketime#426): if this starts passing, drop the shim."""
+    env = {**os.environ, **faketime_env(-90.0)}
+    run = subprocess.run([sys.executable, "-c", SLEEPER], env=env, capture_output=True, text=True,
+                         timeout=30)
+    assert run.returncode != 0 and "Invalid argument" in run.stderr

@@ -82,8 +82,9 @@ def test_fault_table_says_which_backends_and_they_agree():
 def test_node_figures_keep_counts_heartbeat_and_thread_liveness():
     info = {"id": "worker-1", "processed": "7", "running": "2", "prefetched": "0",
             "last_heartbeat": "1700000000.5", "current": "[]", "threads": '{"ack": 1699999990.0}'}
-    assert node_figures(info) == {"processed": 7, "running": 2, "prefetched": 0,
+    assert node_figures(info) == {"processed": 7, "running": 2, "prefetched": 0, "holding": 0,
                                   "heartbeat": 1700000000.5, "threads": {"ack": 1699999990.0}}
+    assert node_figures({"current": '["a", "b"]'})["holding"] == 2
     assert node_figures({"processed": "x", "threads": "not json"}) == {"processed": None}
 
 
@@ -182,3 +183,19 @@ def test_a_recorded_oom_run_before_the_worker_hardening_is_judged_wedged():
     (r,) = run_checks(s, read_history(run / "history.jsonl"), [], wall_start=0.0)
     assert r.passed is False
     assert set(r.observed) == {"worker-1", "worker-2", "worker-3"}
+
+
+def test_after_start_judges_inside_the_window():
+    # a skewed worker that is registered but never acknowledges during its 8 s window
+    during = [sample(3 + i, **{"worker-1": node(10 + i, running=1), "worker-2": node(0, running=2)})
+              for i in range(8)]
+    after = [sample(11 + i, **{"worker-1": node(20 + i, running=1), "worker-2": node(1 + i, running=1)})
+             for i in range(4)]
+    assert judge(during + after, faults=((2.0, 10.0),)).passed is True
+    r = judge(during + after, faults=((2.0, 10.0),), after="start")
+    assert r.passed is False and list(r.observed) == ["worker-2"]
+
+
+def test_attempts_run_but_not_acknowledged_count_as_held():
+    samples = [sample(7 + i, **{"worker-1": node(3, running=0, holding=4)}) for i in range(8)]
+    assert judge(samples).passed is False
