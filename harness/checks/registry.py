@@ -52,7 +52,8 @@ CHECKS: Mapping[str, CheckDef] = _table(
              {"max": "duration", "fault": "fault", "threshold": "fraction", "window": "duration"}, "max",
              ("max",), defaults={"threshold": 0.8, "window": 5.0},
              doc="time from each fault's start until throughput is back to threshold x before"),
-    CheckDef("no_wedged_workers", liveness.no_wedged_workers, {"stuck": "duration", "settle": "duration", "after": "start_or_end"}, "stuck",
+    CheckDef("no_wedged_workers", liveness.no_wedged_workers,
+             {"stuck": "duration", "settle": "duration", "after": "start_or_end"}, "stuck",
              defaults={"stuck": 5.0, "settle": 1.0, "after": "end"},
              doc="after the last fault ends, no worker holds work (or sees it queued) for `stuck` "
                  "without acknowledging any, and no heartbeat thread lags by more"),
