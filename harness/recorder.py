@@ -21,7 +21,7 @@ from system.broker import leader_worker
 from system.keys import PRIORITIES, Keys
 
 NODE_COUNTS = ("processed", "running", "prefetched")   # ints of a worker's heartbeat hash
-NODE_MAPS = ("threads",)   # per-thread liveness, when the heartbeat carries it (JSON object)
+NODE_MAPS = ("loops",)   # per-loop liveness when the heartbeat carries it: loop -> seconds since its last round
 STAT_NAMES = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
               "lease_expired", "cancelled", "redriven")
 
@@ -58,7 +58,7 @@ def read_sample(r: redis.Redis, keys: Keys, t: float) -> SampleRecord:
 
 def node_figures(info: dict[str, str]) -> dict[str, Any]:
     """The parts of a worker's heartbeat hash a check needs: counts, heartbeat time (the
-    worker's own clock: compared only with itself), per-thread liveness when present."""
+    worker's own clock: compared only with itself), per-loop liveness when present."""
     out: dict[str, Any] = {k: _int(info[k]) for k in NODE_COUNTS if k in info}
     if "last_heartbeat" in info:
         out["heartbeat"] = _float(info["last_heartbeat"])

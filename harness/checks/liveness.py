@@ -6,8 +6,10 @@ heartbeat kept the node registered and its leases extended. From the last fault'
 with `after: start`, its start) plus `settle`, for every worker the sampler saw registered:
 - it held work (running, prefetched, or done but not acknowledged), or work was queued, for `stuck` seconds on end
   without its `processed` count rising (no acknowledgement); or
-- its heartbeat carries per-thread liveness (`threads`: name -> last beat, the worker's own
-  clock) and a thread's beat lagged the heartbeat by more than `stuck`.
+- its heartbeat carries per-loop liveness (`loops`: claim, ack, heartbeat, leader -> seconds
+  since the loop's last round) and a loop had been silent for more than `stuck` in a sample at
+  least `stuck` into the judged time (so a loop that was merely blocked by the fault and came
+  back is not counted).
 Also wedged: a worker registered before the first fault that is not registered at the end
 (its heartbeat thread died, or the whole process), unless a process or scale fault stopped it.
 Long tasks need a `stuck` longer than they run.
@@ -72,15 +74,16 @@ def stuck_spell(series: list[tuple[float, Mapping[str, Any], int]], stuck: float
     return None
 
 
-def stale_thread(series: list[tuple[float, Mapping[str, Any], int]], stuck: float) -> str | None:
-    """A thread whose own beat lags the node's heartbeat by more than `stuck`."""
+def silent_loop(series: list[tuple[float, Mapping[str, Any], int]], stuck: float,
+                start: float) -> str | None:
+    """A loop of the node silent for more than `stuck`, seen at least `stuck` after `start`."""
     for t, node, _ in series:
-        beat, threads = node.get("heartbeat"), node.get("threads")
-        if not isinstance(beat, (int, float)) or not isinstance(threads, Mapping):
+        loops = node.get("loops")
+        if t - start < stuck or not isinstance(loops, Mapping):
             continue
-        for name, last in sorted(threads.items()):
-            if isinstance(last, (int, float)) and beat - last > stuck:
-                return f"thread {name} last beat {beat - last:.1f}s before the heartbeat at {t:.1f}s"
+        for name, age in sorted(loops.items()):
+            if isinstance(age, (int, float)) and age > stuck:
+                return f"its {name} loop had not run for {age:.1f}s at {t:.1f}s"
     return None
 
 
@@ -104,7 +107,7 @@ def no_wedged_workers(view: RunView, params: Mapping[str, Any]) -> CheckResult:
               for w in gone}
     for w in workers:
         series = _series(samples, w)
-        why = stuck_spell(series, stuck) or stale_thread(series, stuck)
+        why = stuck_spell(series, stuck) or silent_loop(series, stuck, start)
         if why:
             wedged[w] = why
     if wedged:

@@ -56,7 +56,7 @@ CHECKS: Mapping[str, CheckDef] = _table(
              {"stuck": "duration", "settle": "duration", "after": "start_or_end"}, "stuck",
              defaults={"stuck": 5.0, "settle": 1.0, "after": "end"},
              doc="after the last fault ends, no worker holds work (or sees it queued) for `stuck` "
-                 "without acknowledging any, and no heartbeat thread lags by more"),
+                 "without acknowledging any, and no loop in its heartbeat is silent longer"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )
