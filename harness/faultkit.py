@@ -44,10 +44,12 @@ class Effect:
     undo: Callable[[], Mapping[str, Any] | None] | None = None
 
 
-def admin(backend: Backend, *, timeout: float = 5.0) -> redis.Redis:
-    """A direct client of the current primary (the harness's own, not the system's)."""
-    return redis.Redis.from_url(backend.endpoints().redis_url, socket_timeout=timeout,
-                                socket_connect_timeout=timeout, decode_responses=True)
+def admin(url: str, *, timeout: float = 5.0) -> redis.Redis:
+    """A direct client of one Redis node (the harness's own, not the system's). Each fault takes
+    the primary's address once, so its undo reaches the node it changed even if Sentinel has
+    promoted another meanwhile (a primary answering MISCONF fails PING: Sentinel fails it over)."""
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                decode_responses=True)
 
 
 def apply(backend: Backend, fault: str, params: Mapping[str, Any], targets: Sequence[str],
@@ -69,7 +71,8 @@ def apply(backend: Backend, fault: str, params: Mapping[str, Any], targets: Sequ
 
 
 def redis_oom(backend: Backend, *, headroom: int) -> Effect:
-    with admin(backend) as r:
+    url = backend.endpoints().redis_url
+    with admin(url) as r:
         old_limit = r.config_get("maxmemory")["maxmemory"]
         old_policy = r.config_get("maxmemory-policy")["maxmemory-policy"]
         used = int(r.info("memory")["used_memory"])
@@ -78,7 +81,7 @@ def redis_oom(backend: Backend, *, headroom: int) -> Effect:
         r.config_set("maxmemory", limit)
 
     def undo() -> dict[str, Any]:
-        with admin(backend) as r2:
+        with admin(url) as r2:
             peak = int(r2.info("memory")["used_memory"])
             r2.config_set("maxmemory", old_limit)
             r2.config_set("maxmemory-policy", old_policy)
@@ -101,7 +104,8 @@ def _until(cond: Callable[[], bool], what: str, timeout: float = STATE_TIMEOUT_S
 
 def redis_misconf(backend: Backend) -> Effect:
     names = ("save", "rdb-key-save-delay", "stop-writes-on-bgsave-error")
-    with admin(backend) as r:
+    url = backend.endpoints().redis_url
+    with admin(url) as r:
         old = {n: r.config_get(n)[n] for n in names}
         r.config_set("stop-writes-on-bgsave-error", "yes")
         if not old["save"].strip():
@@ -114,7 +118,7 @@ def redis_misconf(backend: Backend) -> Effect:
             raise
 
     def undo() -> dict[str, Any]:
-        with admin(backend) as r2:
+        with admin(url) as r2:
             for name in names:
                 r2.config_set(name, old[name])
             r2.execute_command("BGSAVE", "SCHEDULE")
@@ -136,18 +140,19 @@ def _fail_a_save(backend: Backend, r: redis.Redis) -> list[int]:
 
 def redis_stall(backend: Backend, *, seconds: float, mode: str) -> Effect:
     ms = max(int(seconds * 1000), 1)
-    with admin(backend) as r:
+    url = backend.endpoints().redis_url
+    with admin(url) as r:
         r.execute_command("CLIENT", "PAUSE", ms, mode.upper())
 
     def undo() -> None:
         # In ALL mode the UNPAUSE itself waits for the pause to run out: give it that long.
-        with admin(backend, timeout=seconds + 5) as r2:
+        with admin(url, timeout=seconds + 5) as r2:
             r2.execute_command("CLIENT", "UNPAUSE")
     return Effect({"pause_ms": ms, "mode": mode}, undo)
 
 
 def client_kill(backend: Backend, *, kind: str) -> Effect:
-    with admin(backend) as r:
+    with admin(backend.endpoints().redis_url) as r:
         killed = int(r.execute_command("CLIENT", "KILL", "TYPE", kind, "SKIPME", "yes"))
     if killed == 0:
         raise BackendError(f"CLIENT KILL TYPE {kind} found no connection to kill")
