@@ -206,3 +206,8 @@ def test_after_start_judges_inside_the_window():
 def test_attempts_run_but_not_acknowledged_count_as_held():
     samples = [sample(7 + i, **{"worker-1": node(3, running=0, holding=4)}) for i in range(8)]
     assert judge(samples).passed is False
+
+
+def test_faults_effective_judges_the_redis_kinds_by_work_in_flight():
+    from harness.checks.faultchecks import REDIS_FAULTS
+    assert {"redis_oom", "redis_misconf", "redis_stall", "client_kill", "redis_failover"} <= REDIS_FAULTS
