@@ -36,6 +36,11 @@ def binary(name: str) -> str:
     return path
 
 
+# As in docker-compose.yml: refuse writes rather than evict tasks; the gateway's back-pressure
+# (SUBMIT_MEMORY_BUDGET of this) answers 503 first. A later "--maxmemory" in `extra` wins.
+REDIS_MAXMEMORY = "512mb"
+
+
 @dataclass
 class RedisNode:
     """One redis-server we run: its port, data dir and process (None while stopped)."""
@@ -80,7 +85,8 @@ class RedisCluster:
         d.mkdir(parents=True, exist_ok=True)
         args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "",
                 "--appendonly", "yes" if self.aof else "no", "--protected-mode", "no",
-                "--daemonize", "no", "--repl-diskless-sync-delay", "0", *extra]
+                "--daemonize", "no", "--repl-diskless-sync-delay", "0",
+                "--maxmemory", REDIS_MAXMEMORY, "--maxmemory-policy", "noeviction", *extra]
         node = RedisNode(name=name, port=port, dir=d, args=args)
         self.nodes[name] = node
         return node

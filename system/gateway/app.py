@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from system.broker import Broker
 from system.config import Settings
-from system.errors import BrokerUnavailable, TaskQueueError
+from system.errors import TaskQueueError
 from system.gateway.routes import api
 
 log = logging.getLogger("system.gateway")
@@ -41,8 +41,9 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     def _domain_error(exc: TaskQueueError):
         extra = getattr(exc, "details", None)
         response, status = error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
-        if isinstance(exc, BrokerUnavailable):  # 503 / 507: retryable, say when
-            response.headers["Retry-After"] = str(exc.retry_after_s)
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:  # 503 / 507 / back-pressure: retryable, say when
+            response.headers["Retry-After"] = str(retry_after)
         return response, status
 
     @app.errorhandler(HTTPException)

@@ -52,11 +52,14 @@ for i = first, #ARGV, 7 do
     c.stale_acks = c.stale_acks + 1
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
-    if began then
-      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now,
+    -- a result equal to the task's data (echo) is stored once: 'result_ref' points at 'data'
+    local field, value = 'result', payload
+    if #payload > 256 and payload == redis.call('HGET', tk, 'data') then field, value = 'result_ref', 'data' end
+    if began then  -- a reserved task's start travels with its success: one HSET for both
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, field, value, 'finished_at', now,
         'started_at', began)
     else
-      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, field, value, 'finished_at', now)
     end
     ended[#ended + 1] = id
     add_event(id, now, 'succeeded', worker, token, '')
@@ -85,8 +88,8 @@ for i = first, #ARGV, 7 do
       out[#out + 1] = 'retry'
     else
       redis.call('HSET', tk, 'status', 'dead', 'error', payload, 'failures', failures, 'finished_at', now)
-      redis.call('ZADD', KEYS[6], now, id)
       add_event(id, now, 'dead', worker, token, 'failed ' .. failures .. ' times')
+      bury(KEYS[6], id, now)
       c.dead = c.dead + 1
       out[#out + 1] = 'dead'
     end
