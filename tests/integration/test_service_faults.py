@@ -212,3 +212,36 @@ def test_without_the_sleep_shim_libfaketime_breaks_time_sleep(tmp_path: Path) ->
     run = subprocess.run([sys.executable, "-c", SLEEPER], env=env, capture_output=True, text=True,
                          timeout=30)
     assert run.returncode != 0 and "Invalid argument" in run.stderr
+
+
+@pytest.mark.timeout(120)
+def test_clock_skew_restarts_the_worker_with_a_shifted_wall_clock_and_back(tmp_path: Path) -> None:
+    """The local backend's clock_skew on real processes: the restarted worker's own heartbeat time
+    runs 90 s behind Redis's clock, and after the undo it is back in step."""
+    from harness.backends.base import SystemSpec
+    from harness.backends.local import LocalBackend
+    from harness.ledger import Ledger
+    from system.keys import Keys
+
+    ledger = Ledger.create(tmp_path, "skew")
+    backend = LocalBackend(ledger=ledger)
+    try:
+        backend.start(SystemSpec(workers=1, replica=False, config={"HEARTBEAT_INTERVAL_MS": "300",
+                                                                   "SHUTDOWN_GRACE_S": "2"}))
+        client = redis.Redis.from_url(backend.endpoints().redis_url, decode_responses=True)
+
+        def lag() -> float:
+            beat = float(client.hget(Keys().worker("worker-1"), "last_heartbeat") or 0)
+            secs, micros = client.time()
+            return secs + micros / 1e6 - beat
+        effect = apply(backend, "clock_skew", {"offset": -90.0}, ["worker-1"], 5.0)
+        assert effect.detail == {"offset_s": -90.0}
+        wait_until(lambda: 88 < lag() < 92, timeout=10, message="a heartbeat 90 s behind")
+        assert effect.undo is not None
+        effect.undo()
+        wait_until(lambda: abs(lag()) < 2, timeout=10, message="a heartbeat in step again")
+        client.close()
+    finally:
+        assert backend.teardown() == []
+        backend.remove_workdir()
+        ledger.close()
