@@ -245,3 +245,30 @@ def test_clock_skew_restarts_the_worker_with_a_shifted_wall_clock_and_back(tmp_p
         assert backend.teardown() == []
         backend.remove_workdir()
         ledger.close()
+
+
+def test_the_nemesis_applies_and_undoes_a_redis_fault_with_records_and_ledger(server: RedisServer, r: redis.Redis,
+                                                                               tmp_path: Path) -> None:
+    """Through the one Nemesis: the start record carries what was done, the end record the undo's
+    figures, the ledger marks it healed, and Redis is as before."""
+    from harness.faults import Nemesis
+    from harness.history import FaultRecord
+    from harness.ledger import Ledger, outstanding, read_records
+    from harness.schedule import FaultEvent
+
+    ledger = Ledger.create(tmp_path, "n")
+    records: list[FaultRecord] = []
+    nemesis = Nemesis(DirectBackend(server.url), ledger=ledger, record=records.append,
+                      clock=time.monotonic, leader=lambda: None)
+    start = FaultEvent(0.0, "start", "redis_oom", "redis", "f1", {"headroom_kb": 8}, 0, 3.0)
+    nemesis.apply(start)
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        for i in range(10_000):
+            r.set(f"fill:{i}", "y" * 200)
+    nemesis.apply(FaultEvent(3.0, "end", "redis_oom", "redis", "f1", {"headroom_kb": 8}, 0))
+    ledger.close()
+    assert [x.phase for x in records] == ["start", "end"] and nemesis.errors == []
+    assert records[0].detail["maxmemory"] > 0 and "used_memory_at_end" in records[1].detail
+    assert not outstanding(iter(read_records(ledger.path))).faults
+    assert r.config_get("maxmemory")["maxmemory"] == "0"
+    r.set("after", 1)
