@@ -7,7 +7,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from system.errors import BrokerUnavailable
+from system.errors import BrokerUnavailable, TaskQueueError
+from system.worker.lost import LostWorkers
 
 if TYPE_CHECKING:
     from system.worker.node import WorkerNode
@@ -24,7 +25,8 @@ def heartbeat_loop(node: WorkerNode) -> None:
             lost = node.broker.extend(node.held())
             for task_id in lost:
                 node.lease_lost(task_id)
-            node.broker.heartbeat(node.worker_id, node.info())
+            # the instance lets the leader tell this process from a restart with the same id
+            node.broker.heartbeat(node.worker_id, {**node.info(), "instance": node.leader_instance})
         except BrokerUnavailable as exc:
             log.warning("%s: heartbeat failed: %s", node.worker_id, exc)
         node.exited.wait(interval)
@@ -36,24 +38,23 @@ def leader_loop(node: WorkerNode) -> None:
     Leadership is a Redis lease with a fencing epoch; every duty script checks the epoch, so
     a leader that was frozen and comes back after losing the lease does nothing. A draining
     node keeps its duties until it exits (deregister then frees the leader key at once), so a
-    graceful shutdown leaves no gap of one leader TTL without reaping.
+    graceful shutdown leaves no gap of one leader TTL without reaping. Every node also watches
+    the workers' connections (LostWorkers): the tasks of a worker whose connections all closed
+    are re-queued within a tick, by the leader, or by the node that replaces a lost leader.
     """
     interval = node.settings.reaper_interval_ms / 1000
     epoch: int | None = None
     last_prune = 0.0
+    watch: LostWorkers | None = LostWorkers(hold_s=(node.settings.leader_ttl_ms + 2 * node.settings.reaper_interval_ms)
+                                                / 1000)
     while not node.exited.is_set():
         try:
-            new_epoch = node.broker.elect(node.leader_instance)
-            if new_epoch != epoch:
-                log.info("%s: %s", node.worker_id,
-                         f"leader (epoch {new_epoch})" if new_epoch else "no longer leader")
-                epoch = new_epoch
+            epoch = _lead(node, epoch)
+            if watch is not None:
+                epoch = _reap_lost(node, watch, epoch)
             node.is_leader = epoch is not None
             if epoch is not None:
-                reaped = node.broker.reap(epoch)
-                if reaped and any(reaped):
-                    log.info("%s: re-queued %d expired, %d dead, released %d retries",
-                             node.worker_id, *reaped)
+                _reap(node, epoch)
                 if time.monotonic() - last_prune > node.settings.worker_ttl_ms / 1000:
                     pruned = node.broker.prune(epoch)
                     if pruned:
@@ -61,7 +62,41 @@ def leader_loop(node: WorkerNode) -> None:
                     last_prune = time.monotonic()
         except BrokerUnavailable as exc:
             log.warning("%s: leader duty failed: %s", node.worker_id, exc)
+        except TaskQueueError as exc:  # e.g. CLIENT forbidden by an ACL: leases still cover
+            log.warning("%s: cannot watch connections (%s); relying on leases", node.worker_id, exc)
+            watch = None
         node.exited.wait(interval)
+
+
+def _lead(node: WorkerNode, epoch: int | None) -> int | None:
+    new_epoch = node.broker.elect(node.leader_instance)
+    if new_epoch != epoch:
+        log.info("%s: %s", node.worker_id, f"leader (epoch {new_epoch})" if new_epoch else "no longer leader")
+    return new_epoch
+
+
+def _reap_lost(node: WorkerNode, watch: LostWorkers, epoch: int | None) -> int | None:
+    """Re-queue the tasks of workers gone since they were last seen (leader), or take over from
+    a gone leader; returns the epoch this node now holds. Until a leader has done it, every
+    node reports them again each tick (for a while: see LostWorkers)."""
+    server, now_ms, connected = node.broker.connected_workers()
+    lost = watch.update(server, connected, time.monotonic())
+    if not lost:
+        return epoch
+    result = node.broker.reap_lost(node.leader_instance, epoch, lost, now_ms)
+    if result is None:
+        return None  # another node leads (and re-queues them), or leadership was lost
+    watch.done(lost)
+    new_epoch, requeued, dead = result
+    log.info("%s: workers lost %s: re-queued %d, %d dead%s", node.worker_id, [i for _, i in lost], requeued,
+             dead, "" if new_epoch == epoch else f"; took over as leader (epoch {new_epoch})")
+    return new_epoch
+
+
+def _reap(node: WorkerNode, epoch: int) -> None:
+    reaped = node.broker.reap(epoch)
+    if reaped and any(reaped):
+        log.info("%s: re-queued %d expired, %d dead, released %d retries", node.worker_id, *reaped)
 
 
 def start_daemon(target, node: WorkerNode, name: str) -> threading.Thread:

@@ -19,6 +19,7 @@ from typing import Any
 
 from system.broker import Broker, Claim, Outcome, leader_instance
 from system.config import Settings
+from system.connection import connect, worker_client_name
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
@@ -45,8 +46,11 @@ def crash_point(name: str) -> None:
 class WorkerNode:
     def __init__(self, settings: Settings, *, broker: Broker | None = None, burst: bool = False) -> None:
         self.settings = settings
-        self.broker = broker or Broker(settings)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+        self.leader_instance = leader_instance(self.worker_id)
+        # every connection named after this process, so the leader sees when it is gone
+        self.broker = broker or Broker(settings, connect(
+            settings, client_name=worker_client_name(settings.key_prefix, self.leader_instance)))
         self.concurrency = settings.worker_concurrency
         self.burst = burst
         self.started_at = time.time()
@@ -54,7 +58,6 @@ class WorkerNode:
         self.exited = threading.Event()  # everything done: background threads end
         self.slot_freed = threading.Event()  # wakes the claim loop: enough slots free to claim
         self.is_leader = False
-        self.leader_instance = leader_instance(self.worker_id)
         self.grace_deadline: float | None = None  # set by stop()
         self.processed = 0
         self.failed = 0
