@@ -6,17 +6,20 @@
 One redis-server and one gateway (`python -m system.gateway`, GATEWAY_WORKERS 2 x
 GATEWAY_THREADS 8, no workers: submits only). Each round first runs `wrk` (single
 `POST /tasks` of a noop, each with its own Idempotency-Key, as the generator sends them) for
-its maximum rate, then plans the generator at `--fraction` of that rate for as long and
-reports: the rate it sustained (accepted submits per second of the run) and its ratio to wrk's,
-the pacing lag (p50/p99/max: how late each send started behind its plan), the outcomes, and the
-generator's CPU (process CPU time over wall time; it runs in this process, which does nothing
-else meanwhile). Figures go to docs/benchmarks.md with the command.
+its maximum rate; then the generator flat out (as many submits as wrk sent, all planned at
+once: the most it can send through `--clients` requests in flight); then the generator paced at
+`--fraction` of wrk's rate for as long. It reports the rate each sustained (accepted submits
+per second) and its ratio to wrk's, the pacing lag of the paced run (p50/p99/max: how late each
+send started behind its plan), the outcomes, and the generator's CPU (process CPU time over
+wall time; it runs in this process, which does nothing else meanwhile). Figures go to
+docs/benchmarks.md with the command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -77,12 +80,15 @@ def run_wrk(url: str, *, seconds: float, connections: int, script: Path) -> dict
     return {"rate": rate}
 
 
-def run_generator(url: str, *, rate: float, seconds: float, clients: int, run_id: str) -> dict[str, Any]:
-    """The generator at a planned rate; what it sustained, its lag and its CPU."""
-    plan = [Planned(i / rate, i, type="noop") for i in range(int(rate * seconds))]
+def run_generator(url: str, *, rate: float | None, seconds: float, clients: int, run_id: str,
+                  count: int = 0, transport: str = "pool") -> dict[str, Any]:
+    """The generator at a planned rate for `seconds`, or (rate None) `count` submits planned at
+    once, sent as fast as `clients` requests in flight allow: what it sustained, its lag, its CPU."""
+    n = int(rate * seconds) if rate else count
+    plan = [Planned(i / rate if rate else 0.0, i, type="noop") for i in range(n)]
     records: list[SubmitRecord] = []
     gen = LoadGenerator(plan, gateway_url=url, run_id=run_id, record=records.append, clock=time.monotonic,
-                        clients=clients, timeout=5.0)
+                        clients=clients, timeout=5.0, transport=transport)
     cpu0, wall0 = time.process_time(), time.monotonic()
     gen.start(wall0)
     gen.join()
@@ -122,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraction", type=float, default=0.85, help="generator's planned rate / wrk's rate")
     parser.add_argument("--clients", type=int, default=32, help="generator requests in flight at most")
     parser.add_argument("--wrk-connections", type=int, default=16)
+    parser.add_argument("--transports", default="pool,aiohttp", help="generator transports to compare")
     parser.add_argument("--out", help="JSON file for the figures")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -137,14 +144,26 @@ def main(argv: list[str] | None = None) -> int:
         run_wrk(url, seconds=2, connections=args.wrk_connections, script=script)  # warm-up
         for n in range(args.rounds):
             wrk = run_wrk(url, seconds=args.seconds, connections=args.wrk_connections, script=script)
-            gen = run_generator(url, rate=args.fraction * wrk["rate"], seconds=args.seconds,
-                                clients=args.clients, run_id=f"loadgen-{n}-{time.time_ns()}")
-            rounds.append({"wrk": wrk, "generator": gen, "ratio": gen["rate"] / wrk["rate"]})
-            print(f"round {n + 1}: wrk {wrk['rate']:.0f}/s; generator planned {gen['planned_rate']:.0f}/s, "
-                  f"sustained {gen['rate']:.0f}/s ({gen['rate'] / wrk['rate']:.2f} x wrk), ok {gen['ok']} "
-                  f"fail {gen['fail']} info {gen['info']}, lag p50 {gen['lag_p50_ms']:.2f} ms p99 "
-                  f"{gen['lag_p99_ms']:.2f} ms max {gen['lag_max_ms']:.1f} ms, CPU {gen['cpu_cores']:.2f} core",
-                  flush=True)
+            row: dict[str, Any] = {"wrk": wrk, "load_average": os.getloadavg()[0]}
+            line = f"round {n + 1} (load average {os.getloadavg()[0]:.1f}): wrk {wrk['rate']:.0f}/s"
+            for transport in args.transports.split(","):
+                fastest = run_generator(url, rate=None, seconds=args.seconds, clients=args.clients,
+                                        count=int(wrk["rate"] * args.seconds), transport=transport,
+                                        run_id=f"loadgen-max-{transport}-{n}-{time.time_ns()}")
+                paced = run_generator(url, rate=args.fraction * wrk["rate"], seconds=args.seconds,
+                                      clients=args.clients, transport=transport,
+                                      run_id=f"loadgen-{transport}-{n}-{time.time_ns()}")
+                row[transport] = {"max": fastest, "paced": paced, "ratio_max": fastest["rate"] / wrk["rate"],
+                                  "ratio_paced": paced["rate"] / wrk["rate"]}
+                line += (f"; {transport}: flat out {fastest['rate']:.0f}/s = {fastest['rate'] / wrk['rate']:.2f} x "
+                         f"(CPU {fastest['cpu_cores']:.2f}), paced at {paced['planned_rate']:.0f}/s sustained "
+                         f"{paced['rate']:.0f}/s = {paced['rate'] / wrk['rate']:.2f} x, lag p50 "
+                         f"{paced['lag_p50_ms']:.2f} / p99 {paced['lag_p99_ms']:.2f} / max "
+                         f"{paced['lag_max_ms']:.1f} ms "
+                         f"(CPU {paced['cpu_cores']:.2f}), fail {paced['fail'] + fastest['fail']} "
+                         f"info {paced['info'] + fastest['info']}")
+            rounds.append(row)
+            print(line, flush=True)
     finally:
         launcher.stop_all()
     if args.out:

@@ -1,12 +1,12 @@
 """The load generator: sends the planned submits (harness.loadshape) on time and records each.
 
 The plan is a pure value; this module only owns the clock and the sending. One thread runs an
-asyncio loop with an aiohttp session: a dispatcher walks the plan, waits until each submit's
-time (or takes the next `batch` of them) and starts its request at once, with up to `clients`
-requests in flight over as many kept-alive connections. Threads with blocking clients could
-not keep that pace (about 155 submits/s through the local backend with 8 of them: each
-request costs a thread switch and a GIL hand-off); the loop sends over 1,000/s on under half a
-core (docs/benchmarks.md, "The harness"). Each submit carries the idempotency key
+asyncio loop: a dispatcher walks the plan, waits until each submit's time (or takes the next
+`batch` of them) and starts its request at once, with up to `clients` requests in flight over
+as many kept-alive connections (harness.http_pool, or aiohttp with `transport="aiohttp"`).
+Threads with blocking clients could not keep pace (about 155 submits/s through the local
+backend with 8 of them: each request costs thread switches and GIL hand-offs); figures in
+docs/benchmarks.md, "The harness". Each submit carries the idempotency key
 `<run_id>-<index>` and becomes one SubmitRecord with its three-valued outcome. How late each
 send started behind its plan is kept (max and a histogram: `counters.lag_p99`); a send
 waiting for a free client counts as late, so lag shows when `clients` is too small.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,10 @@ import aiohttp
 
 from harness.client import Outcome
 from harness.history import SubmitRecord
+from harness.http_pool import KeepAlivePool
+
+Post = Callable[[str, bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
+TRANSPORTS = ("pool", "aiohttp")
 
 LAG_FINE_S = 0.0001    # histogram buckets of 0.1 ms up to LAG_FINE_MAX_S, then of 10 ms
 LAG_FINE_MAX_S = 0.1
@@ -114,7 +118,9 @@ class LoadGenerator:
     def __init__(self, plan: Sequence[Any], *, gateway_url: str, run_id: str,
                  record: Callable[[SubmitRecord], None], clock: Callable[[], float],
                  clients: int = 4, batch: int | None = None, timeout: float = 2.0,
-                 token: str | None = None) -> None:
+                 token: str | None = None, transport: str = "pool") -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport {transport!r}: use one of {', '.join(TRANSPORTS)}")
         self.plan = list(plan)
         self.gateway_url = gateway_url.rstrip("/")
         self.run_id = run_id
@@ -124,6 +130,7 @@ class LoadGenerator:
         self.batch = batch if batch and batch > 1 else None
         self.timeout = timeout
         self.token = token
+        self.transport = transport
         self.counters = LoadCounters()
         self.stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,23 +160,38 @@ class LoadGenerator:
             self.errors.append(f"load: {exc!r}")
 
     async def _run(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.clients, ttl_dns_cache=None)
-        timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            free = asyncio.Semaphore(self.clients)
-            sending: set[asyncio.Task[None]] = set()
-            step = self.batch or 1
-            for i in range(0, len(self.plan), step):
-                chunk = self.plan[i:i + step]
-                if not await self._wait_until(chunk[-1].t):
-                    break
-                await free.acquire()
-                self.counters.lag(max(0.0, self.clock() - self.t0 - chunk[-1].t))
-                task = asyncio.create_task(self._send(session, chunk, free))
-                sending.add(task)
-                task.add_done_callback(sending.discard)
-            if sending:
-                await asyncio.gather(*sending)
+        if self.transport == "aiohttp":
+            connector = aiohttp.TCPConnector(limit=self.clients, ttl_dns_cache=None)
+            async with aiohttp.ClientSession(connector=connector,
+                                             timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
+                async def post(path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+                    async with session.post(self.gateway_url + path, data=body, headers=headers) as resp:
+                        return resp.status, await resp.read()
+                await self._dispatch(post)
+            return
+        pool = KeepAlivePool(self.gateway_url, size=self.clients)
+        try:
+            await self._dispatch(lambda path, body, headers: asyncio.wait_for(pool.post(path, body, headers),
+                                                                              self.timeout))
+        finally:
+            await pool.close()
+
+    async def _dispatch(self, post: Post) -> None:
+        """Start each planned request at its time, with at most `clients` in flight."""
+        free = asyncio.Semaphore(self.clients)
+        sending: set[asyncio.Task[None]] = set()
+        step = self.batch or 1
+        for i in range(0, len(self.plan), step):
+            chunk = self.plan[i:i + step]
+            if not await self._wait_until(chunk[-1].t):
+                break
+            await free.acquire()
+            self.counters.lag(max(0.0, self.clock() - self.t0 - chunk[-1].t))
+            task = asyncio.create_task(self._send(post, chunk, free))
+            sending.add(task)
+            task.add_done_callback(sending.discard)
+        if sending:
+            await asyncio.gather(*sending)
 
     async def _wait_until(self, t: float) -> bool:
         """Sleep until run time t; False when stopped meanwhile."""
@@ -180,11 +202,11 @@ class LoadGenerator:
             await asyncio.sleep(min(delay, 0.1))
         return False
 
-    async def _send(self, session: aiohttp.ClientSession, chunk: list[Any], free: asyncio.Semaphore) -> None:
+    async def _send(self, post: Post, chunk: list[Any], free: asyncio.Semaphore) -> None:
         keys = [self.key(p) for p in chunk]
         t = self.clock()
         try:
-            outcomes = await self._post(session, chunk, keys)
+            outcomes = await self._post(post, chunk, keys)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the outcome is unknown
             outcomes = [Outcome("info", error=f"{exc.__class__.__name__}: {exc}"[:300])] * len(chunk)
         finally:
@@ -196,15 +218,14 @@ class LoadGenerator:
                                      error=out.error))
             self.counters.add(out.outcome)
 
-    async def _post(self, session: aiohttp.ClientSession, chunk: list[Any], keys: list[str]) -> list[Outcome]:
+    async def _post(self, post: Post, chunk: list[Any], keys: list[str]) -> list[Outcome]:
         if len(chunk) == 1:
             path, body, headers = "/tasks", chunk[0].body(), request_headers(keys[0], self.token)
         else:
             path, headers = "/tasks/batch", request_headers(None, self.token)
             body = {"tasks": [{**p.body(), "idempotency_key": k} for p, k in zip(chunk, keys, strict=True)]}
-        async with session.post(self.gateway_url + path, data=_dumps(body), headers=headers) as resp:
-            answer = await resp.read()
-            return outcome_of(resp.status, answer, batch=len(chunk) if path != "/tasks" else None)
+        status, answer = await post(path, _dumps(body), headers)
+        return outcome_of(status, answer, batch=len(chunk) if path != "/tasks" else None)
 
 
 def _dumps(body: Mapping[str, Any]) -> bytes:
