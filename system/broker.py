@@ -76,6 +76,7 @@ class Broker:
         self.keys = Keys(settings.key_prefix)
         self.client = client or connect(settings)
         self.scripts = Scripts.register(self.client)
+        self._presence: Any = None  # redis-py PubSub of watch_presence
         self._base = [self.keys.task_prefix, ":events"]
         assert self.keys.events("x") == self.keys.task("x") + ":events"
 
@@ -332,6 +333,22 @@ class Broker:
             server, (sec, usec), clients = pipe.execute()
         names = (worker_instance(self.keys.prefix, c.get("name", "")) for c in clients)
         return str(server.get("run_id", "")), sec * 1000 + usec // 1000, {n for n in names if n}
+
+    def watch_presence(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` on a subscribed connection. A closed connection (a blip, a
+        proxy reset) raises at once and the next call opens a new one, so a live worker is
+        without any named connection for milliseconds, not until its next command."""
+        with translated_errors():
+            try:
+                if self._presence is None:
+                    self._presence = self.client.pubsub(ignore_subscribe_messages=True)
+                    self._presence.subscribe(self.keys.presence)
+                self._presence.get_message(timeout=timeout_s)
+            except redis.RedisError:
+                presence, self._presence = self._presence, None
+                if presence is not None:
+                    presence.close()
+                raise
 
     def reap_lost(self, instance: str, epoch: int | None, lost: Sequence[tuple[str, str]],
                   snapshot_ms: int) -> tuple[int, int, int] | None:

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from system.broker import leader_worker
 from system.errors import BrokerUnavailable, TaskQueueError
 from system.worker.lost import LostWorkers
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from system.worker.node import WorkerNode
 
 log = logging.getLogger("system.worker")
+LOST_CONFIRM_S = 0.25  # second look before a worker without connections counts as lost
 
 
 def heartbeat_loop(node: WorkerNode) -> None:
@@ -30,6 +32,22 @@ def heartbeat_loop(node: WorkerNode) -> None:
         except BrokerUnavailable as exc:
             log.warning("%s: heartbeat failed: %s", node.worker_id, exc)
         node.exited.wait(interval)
+
+
+def presence_loop(node: WorkerNode) -> None:
+    """Keep a connection waiting in a read, so that after a blip (connections closed while the
+    process lives) the worker is back in CLIENT LIST within milliseconds, before the leader's
+    next look can take it for lost. Without it a busy worker would reconnect only at its next
+    command (up to a heartbeat later)."""
+    timeout = min(1.0, node.settings.redis_socket_timeout / 2)
+    pause = 0.0
+    while not node.exited.is_set():
+        try:
+            node.broker.watch_presence(timeout)
+            pause = 0.0
+        except BrokerUnavailable:
+            pause = min(1.0, pause * 2 or 0.01)  # at once after a blip, slower while Redis stays away
+            node.exited.wait(pause)
 
 
 def leader_loop(node: WorkerNode) -> None:
@@ -81,6 +99,14 @@ def _reap_lost(node: WorkerNode, watch: LostWorkers, epoch: int | None) -> int |
     node reports them again each tick (for a while: see LostWorkers)."""
     server, now_ms, connected = node.broker.connected_workers()
     lost = watch.update(server, connected, time.monotonic())
+    if not lost:
+        return epoch
+    # a live worker whose connections were closed (a blip) is back within milliseconds: look
+    # again a moment later and re-queue only what is still gone
+    node.exited.wait(min(LOST_CONFIRM_S, node.settings.reaper_interval_ms / 4000))
+    server_again, now_ms, connected = node.broker.connected_workers()
+    live_ids = {leader_worker(i) for i in connected}
+    lost = [(w, i) for w, i in lost if server_again == server and w not in live_ids]
     if not lost:
         return epoch
     result = node.broker.reap_lost(node.leader_instance, epoch, lost, now_ms)

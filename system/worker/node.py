@@ -22,7 +22,7 @@ from system.config import Settings
 from system.connection import connect, worker_client_name
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
-from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
+from system.worker.duties import heartbeat_loop, leader_loop, presence_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
 from system.worker.prefetch import MeanDuration, ReadyBuffer, claim_ahead, prefetch_budget, prefetch_count
 
@@ -83,6 +83,7 @@ class WorkerNode:
             threading.Thread(target=self._task_loop, name=f"{self.worker_id}-task_{n}", daemon=True).start()
         heartbeat = start_daemon(heartbeat_loop, self, "heartbeat")
         leader = start_daemon(leader_loop, self, "leader")
+        start_daemon(presence_loop, self, "presence")  # a daemon: nothing to hand over at exit
         try:
             self._claim_loop()
         finally:
