@@ -69,7 +69,7 @@ def leader_loop(node: WorkerNode) -> None:
         try:
             epoch = _lead(node, epoch)
             if watch is not None:
-                epoch = _reap_lost(node, watch, epoch)
+                epoch, watch = _watch(node, watch, epoch)
             node.is_leader = epoch is not None
             if epoch is not None:
                 _reap(node, epoch)
@@ -80,10 +80,19 @@ def leader_loop(node: WorkerNode) -> None:
                     last_prune = time.monotonic()
         except BrokerUnavailable as exc:
             log.warning("%s: leader duty failed: %s", node.worker_id, exc)
-        except TaskQueueError as exc:  # e.g. CLIENT forbidden by an ACL: leases still cover
-            log.warning("%s: cannot watch connections (%s); relying on leases", node.worker_id, exc)
-            watch = None
         node.exited.wait(interval)
+
+
+def _watch(node: WorkerNode, watch: LostWorkers, epoch: int | None) -> tuple[int | None, LostWorkers | None]:
+    """_reap_lost, or give the watch up for good when Redis refuses it (an ACL without CLIENT):
+    leases still cover every lost worker, only later."""
+    try:
+        return _reap_lost(node, watch, epoch), watch
+    except BrokerUnavailable:
+        raise
+    except TaskQueueError as exc:
+        log.warning("%s: cannot watch connections (%s); relying on leases", node.worker_id, exc)
+        return epoch, None
 
 
 def _lead(node: WorkerNode, epoch: int | None) -> int | None:
