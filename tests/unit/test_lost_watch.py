@@ -30,3 +30,15 @@ def test_a_restart_with_the_same_id_or_a_new_server_reports_nothing() -> None:
     assert watch.update("s1", {"w1#new", "w2#b"}, 1.0) == []  # w1 restarted: the new one is connected
     assert watch.update("s2", {"w2#b"}, 2.0) == []  # failover: workers reconnect one by one
     assert watch.update("s2", {"w2#b"}, 3.0) == []
+
+
+def test_every_connection_is_named_also_through_sentinel() -> None:
+    """redis-py sends the name on each connect of the pool, so reconnects and failovers keep it."""
+    from system.config import Settings
+    from system.connection import connect
+
+    plain = connect(Settings(redis_url="redis://127.0.0.1:1/0"), client_name="n1")
+    sentinel = connect(Settings(redis_sentinels=(("127.0.0.1", 1),)), client_name="n2")
+    assert plain.connection_pool.connection_kwargs["client_name"] == "n1"
+    assert sentinel.connection_pool.connection_kwargs["client_name"] == "n2"
+    assert "client_name" not in (sentinel.connection_pool.sentinel_manager.sentinel_kwargs or {})
