@@ -3,8 +3,8 @@
 It only sends `POST` with a JSON body to one server and reads answers framed by
 `Content-Length` or chunked encoding, which is all the gateway (gunicorn) sends. Why not
 aiohttp (also supported, `transport="aiohttp"`): on this 2-core machine a request through it
-costs 3-4 times the client CPU of this one, and the generator shares the cores with the gateway
-it is measuring (docs/benchmarks.md, "The harness"). Nothing is retried: a request whose answer
+cost 1.5-3 times the client CPU of this one, and the generator shares the cores with the gateway
+it is measuring (docs/benchmarks.md, section 5a). Nothing is retried: a request whose answer
 did not arrive is the caller's `info` outcome.
 """
 
