@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.client import Outcome
+from harness.client import Outcome, auth_headers
 from harness.history import SubmitRecord
 from harness.http_pool import KeepAlivePool
 
@@ -88,9 +88,7 @@ def request_headers(key: str | None = None, token: str | None = None) -> dict[st
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Idempotency-Key"] = key
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return headers
+    return headers | auth_headers(token)
 
 
 def outcome_of(status: int, body: bytes, *, batch: int | None = None) -> list[Outcome]:

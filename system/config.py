@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from system.errors import ConfigError
 
@@ -21,16 +22,25 @@ class Settings:
     redis_url: str = "redis://localhost:6379/0"
     redis_sentinels: tuple[tuple[str, int], ...] = ()
     redis_sentinel_master: str = "mymaster"
-    redis_password: str | None = None
+    redis_password: str | None = field(default=None, repr=False)
+    redis_password_file: str | None = None
+    redis_sentinel_password: str | None = field(default=None, repr=False)
+    redis_sentinel_password_file: str | None = None
     redis_socket_timeout: float = 2.0
     key_prefix: str = ""
-    gateway_host: str = "0.0.0.0"
+    gateway_host: str = ""
+    gateway_api_token: str | None = field(default=None, repr=False)
+    gateway_api_token_file: str | None = None
+    gateway_read_token: str | None = field(default=None, repr=False)
+    gateway_read_token_file: str | None = None
+    gateway_allowed_hosts: str = ""
     gateway_port: int = 5000
     gateway_workers: int = 2
     gateway_threads: int = 8
     worker_concurrency: int = 8
     worker_prefetch_ms: int = 20
     worker_id: str | None = None
+    worker_stall_ms: int = 10000
     lease_ttl_ms: int = 5000
     heartbeat_interval_ms: int = 1000
     worker_ttl_ms: int = 5000
@@ -64,7 +74,9 @@ class Settings:
             try:
                 values[f.name] = _parse(f.name, raw)
             except ValueError as exc:
-                errors.append(f"{name}={raw!r}: {exc}")
+                shown = "<hidden>" if f.name in SECRETS else repr(raw)
+                errors.append(f"{name}={shown}: {exc}")
+        errors += _read_secret_files(values)
         settings = cls(**values)
         errors += settings.problems()  # range rules too, so one run names every bad variable
         if errors:
@@ -79,7 +91,7 @@ class Settings:
         out = []
         for name in ("lease_ttl_ms", "heartbeat_interval_ms", "worker_ttl_ms", "reaper_interval_ms",
                      "leader_ttl_ms", "worker_concurrency", "max_payload_bytes", "max_batch",
-                     "gateway_workers", "gateway_threads", "retry_base_ms", "retry_max_ms"):
+                     "gateway_workers", "gateway_threads", "retry_base_ms", "retry_max_ms", "worker_stall_ms"):
             if getattr(self, name) <= 0:
                 out.append(f"{name.upper()} must be a positive number")
         for name in ("redis_socket_timeout", "default_timeout_s", "result_ttl_s", "durable_ack_timeout_ms"):
@@ -97,8 +109,31 @@ class Settings:
         if self.heartbeat_interval_ms * 2 > self.lease_ttl_ms:
             out.append("HEARTBEAT_INTERVAL_MS must be at most half of LEASE_TTL_MS, "
                        "or leases expire between two extensions")
+        slowest = max(self.heartbeat_interval_ms, self.reaper_interval_ms, 1000 * self.redis_socket_timeout)
+        if self.worker_stall_ms <= slowest:
+            out.append(f"WORKER_STALL_MS must exceed HEARTBEAT_INTERVAL_MS, REAPER_INTERVAL_MS and "
+                       f"REDIS_SOCKET_TIMEOUT (now {slowest:g} ms), or a healthy loop looks stuck")
         if not 0 < self.gateway_port < 65536:
             out.append("GATEWAY_PORT must be between 1 and 65535")
+        out += self._token_problems()
+        problem = url_problem(self.redis_url)
+        if problem:
+            out.append(problem)
+        return out
+
+    def _token_problems(self) -> list[str]:
+        """Tokens are compared in constant time, but a short one can still be guessed."""
+        out = []
+        for name in ("gateway_api_token", "gateway_read_token"):
+            token = getattr(self, name)
+            if token is not None and (len(token) < MIN_TOKEN_LENGTH or not token.isascii()
+                                      or any(c.isspace() or not c.isprintable() for c in token)):
+                out.append(f"{name.upper()} must be at least {MIN_TOKEN_LENGTH} printable ASCII characters "
+                           "without spaces (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
+        if self.gateway_read_token and not self.gateway_api_token:
+            out.append("GATEWAY_READ_TOKEN needs GATEWAY_API_TOKEN too (otherwise writes would be open)")
+        if self.gateway_read_token and self.gateway_read_token == self.gateway_api_token:
+            out.append("GATEWAY_READ_TOKEN must differ from GATEWAY_API_TOKEN")
         return out
 
     def env(self) -> dict[str, str]:
@@ -106,8 +141,8 @@ class Settings:
         out: dict[str, str] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or value == ():
-                continue
+            if value is None or value == () or getattr(self, f.name + "_file", None):
+                continue  # a secret read from a file is passed on as the file, never as its value
             if f.name == "redis_sentinels":
                 out[f.name.upper()] = ",".join(f"{h}:{p}" for h, p in value)
             elif isinstance(value, bool):
@@ -115,6 +150,64 @@ class Settings:
             else:
                 out[f.name.upper()] = str(value)
         return out
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (and anything that cannot be parsed safely) replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return f"{url.split(':', 1)[0]}://***" if "://" in url else "***"
+    if "://" not in url or not parts.scheme.isalpha():
+        return "***"
+    user = f"{parts.username or ''}:***@" if parts.password is not None else \
+        (f"{parts.username}@" if parts.username else "")
+    return f"{parts.scheme}://{user}{host}{f':{port}' if port is not None else ''}{parts.path}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why REDIS_URL cannot be used, without echoing it: a typo such as 'redis://host:secret'
+    would otherwise print the password as a port (redis-py quotes the bad part)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        reason = "port is not a number from 0 to 65535" if "port" in str(exc).lower() else "not a URL"
+        return f"REDIS_URL is malformed ({reason}): {redact_url(url)}; expected redis://[:password@]host:port/db"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return f"REDIS_URL must start with redis://, rediss:// or unix://, got {redact_url(url)}"
+    if parts.scheme != "unix" and not parts.hostname:
+        return f"REDIS_URL has no host: {redact_url(url)}; expected redis://[:password@]host:port/db"
+    return None
+
+
+MIN_TOKEN_LENGTH = 16
+SECRETS = ("redis_password", "redis_sentinel_password", "gateway_api_token", "gateway_read_token")
+
+
+def _read_secret_files(values: dict[str, Any]) -> list[str]:
+    """Fill each secret from its *_FILE (Docker secrets), so it never sits in the environment
+    or in `docker inspect`. Messages name the file, never its content."""
+    errors = []
+    for name in SECRETS:
+        path = values.get(name + "_file")
+        if not path:
+            continue
+        if values.get(name):
+            errors.append(f"set {name.upper()} or {name.upper()}_FILE, not both")
+            continue
+        try:
+            with open(path, encoding="utf-8") as fh:
+                values[name] = fh.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(f"{name.upper()}_FILE={path!r}: cannot read it ({type(exc).__name__}: "
+                          f"{getattr(exc, 'strerror', None) or 'not UTF-8 text'})")
+            continue
+        if not values[name]:
+            errors.append(f"{name.upper()}_FILE={path!r} is empty")
+    return errors
 
 
 def _parse(name: str, raw: str) -> Any:
@@ -168,9 +261,20 @@ SETTINGS_DOC: dict[str, str] = {
     "redis_sentinels": "Comma-separated host:port of Sentinels; when set, the primary is found through them.",
     "redis_sentinel_master": "Name of the monitored primary in Sentinel.",
     "redis_password": "Password for Redis (and for the primary/replica found through Sentinel).",
+    "redis_password_file": "File holding REDIS_PASSWORD (e.g. a Docker secret), so it is not in the environment.",
+    "redis_sentinel_password": "Password of the Sentinels themselves (their `requirepass`).",
+    "redis_sentinel_password_file": "File holding REDIS_SENTINEL_PASSWORD.",
     "redis_socket_timeout": "Seconds before a Redis command counts as failed (keeps partitions visible).",
     "key_prefix": "Prefix for every Redis key, to share one Redis between systems.",
-    "gateway_host": "Address the gateway binds.",
+    "gateway_host": "Address the gateway binds; empty: 0.0.0.0 with a GATEWAY_API_TOKEN, else 127.0.0.1 "
+                    "(without a token only a loopback address is allowed).",
+    "gateway_api_token": "Bearer token for every endpoint but `/`, `/health` and `/openapi.json`; "
+                         "empty: no access control (loopback only).",
+    "gateway_api_token_file": "File holding GATEWAY_API_TOKEN (e.g. a Docker secret).",
+    "gateway_read_token": "Optional second bearer token that may only read (GET).",
+    "gateway_read_token_file": "File holding GATEWAY_READ_TOKEN.",
+    "gateway_allowed_hosts": "Comma-separated Host header names the gateway answers (port ignored); always "
+                             "includes localhost, 127.0.0.1, [::1] and the bind address. `*`: any.",
     "gateway_port": "Port of the HTTP gateway.",
     "gateway_workers": "gunicorn worker processes.",
     "gateway_threads": "Threads per gunicorn worker (gthread).",
@@ -180,6 +284,9 @@ SETTINGS_DOC: dict[str, str] = {
                           "low-priority tasks are queued. A high-priority task does not wait behind it: "
                           "claims and acks report it and a free slot takes it next. 0: claim only for free slots.",
     "worker_id": "Name of the worker node; default host-pid-random.",
+    "worker_stall_ms": "A worker loop (claim, ack, heartbeat, leader) with no round in this time marks its node "
+                       "degraded in /health and /workers; while the acker is stalled the node claims nothing "
+                       "and stops extending its leases, so its tasks run elsewhere.",
     "lease_ttl_ms": "How long a claimed task stays leased without an extension.",
     "heartbeat_interval_ms": "How often a worker extends its leases and refreshes its registration.",
     "worker_ttl_ms": "A worker whose registration is not refreshed within this time is dead.",

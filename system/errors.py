@@ -36,15 +36,60 @@ class Conflict(TaskQueueError):
     status = 409
 
 
+class IdempotencyConflict(TaskQueueError):
+    """An Idempotency-Key came again with another request body (Stripe answers 422 too)."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
 class BrokerUnavailable(TaskQueueError):
-    """Redis could not be reached or answered with a connection-level error."""
+    """Redis could not do what was asked now; asking again later may work (HTTP 503).
+
+    Every Redis failure is one of these or a subclass, so a worker loop that catches this
+    survives every broker error, and the gateway never answers 500 for one.
+    """
 
     code = "redis_unavailable"
     status = 503
+    retry_after_s = 1  # the gateway's Retry-After: Redis outages here last seconds, not minutes
+
+
+class BrokerTimeout(BrokerUnavailable):
+    """No answer in time: the command may or may not have been applied."""
+
+    code = "redis_timeout"
+
+
+class WritesRefused(BrokerUnavailable):
+    """Redis answers but refuses writes: MISCONF (cannot persist), READONLY (a replica)."""
+
+    code = "redis_refuses_writes"
+
+
+class BrokerOutOfMemory(BrokerUnavailable):
+    """Redis is at `maxmemory` with noeviction and refuses writes that need memory (HTTP 507)."""
+
+    code = "redis_out_of_memory"
+    status = 507
+    retry_after_s = 5
+
+
+class OutcomeUnknown(BrokerUnavailable):
+    """A write was sent but its reply was lost (timeout, reset): it may or may not have landed."""
+
+    code = "outcome_unknown"
 
 
 class NotDurable(TaskQueueError):
     """DURABLE_ACK is on and no replica confirmed the write in time."""
 
     code = "not_replicated"
+    status = 503
+
+
+class Busy(TaskQueueError):
+    """A bounded resource of the gateway (e.g. dashboard streams) is in use; retry later."""
+
+    code = "busy"
     status = 503

@@ -13,6 +13,7 @@ The harness reads Redis directly at the containers' bridge addresses (Linux host
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 import threading
 import time
@@ -26,7 +27,14 @@ import redis
 import requests
 
 from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
-from harness.backends.compose import COMPOSE_FILE, Compose, compose_down, leftovers, write_override
+from harness.backends.compose import (
+    COMPOSE_FILE,
+    Compose,
+    compose_down,
+    leftovers,
+    prune_old_app_images,
+    write_override,
+)
 from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import ProcessError, free_port, wait_until
 from harness.ledger import Ledger
@@ -58,6 +66,8 @@ class DockerBackend(ProxiedNetwork):
         self.gateway_port = 0
         self.highest = 0
         self.password = DEFAULT_PASSWORD
+        self.token: str | None = None
+        self.sentinel_password: str | None = None
         self.primary_service = "redis"
         self.grace = 15
 
@@ -70,22 +80,38 @@ class DockerBackend(ProxiedNetwork):
         self.grace = int(float(spec.config.get("SHUTDOWN_GRACE_S", 10)) + 5)
         self.gateway_port, tp_port = free_port(), free_port()
         override = write_override(self.work / "override.yml", spec.config)
+        secrets_dir = self._write_secrets()
         self.compose = Compose(self.project, files=[COMPOSE_FILE, override],
                                env={"GATEWAY_HOST_PORT": str(self.gateway_port),
-                                    "TOXIPROXY_HOST_PORT": str(tp_port)})
-        self.password = self.compose.env.get("REDIS_PASSWORD") or DEFAULT_PASSWORD
+                                    "TOXIPROXY_HOST_PORT": str(tp_port), "TASKQ_SECRETS_DIR": str(secrets_dir)})
         self.ledger.write("compose_up", project=self.project)
         try:
             self.compose.run("up", "-d", "--build", "--wait", "--scale", f"worker={spec.workers}",
                              timeout=600)
         except (RuntimeError, OSError) as exc:
             raise BackendError(f"docker compose up failed: {exc}") from exc
+        prune_old_app_images()
         self.tp = Toxiproxy(f"http://127.0.0.1:{tp_port}", timeout=3.0)
         self.tp.wait_ready(timeout=30)
         self.highest = spec.workers
         for node in self.workers():
             self._wait_ready(node)
         return self.endpoints()
+
+    def _write_secrets(self) -> Path:
+        """Fresh secrets per run, as the files docker-compose.yml mounts (TASKQ_SECRETS_DIR). The work
+        dir is private (0700); the files are 0644 so the non-root container users can read them."""
+        self.password = secrets.token_urlsafe(18)
+        self.sentinel_password = secrets.token_urlsafe(18)
+        self.token = secrets.token_urlsafe(24)
+        directory = self.work / "secrets"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        for name, value in (("redis_password", self.password), ("redis_sentinel_password", self.sentinel_password),
+                            ("gateway_api_token", self.token)):
+            (directory / name).write_text(value)
+            (directory / name).chmod(0o644)
+        directory.chmod(0o755)  # the daemon bind-mounts the files; the work dir above stays 0700
+        return directory
 
     def teardown(self) -> list[str]:
         problems: list[str] = []
@@ -160,7 +186,7 @@ class DockerBackend(ProxiedNetwork):
         self.primary_service = self._sentinel_primary() or self.primary_service
         ip = self._ip(f"{self.primary_service}-1")
         return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
-                         redis_url=f"redis://:{self.password}@{ip}:6379/0")
+                         redis_url=f"redis://:{self.password}@{ip}:6379/0", gateway_token=self.token)
 
     def _wait_ready(self, node: str) -> None:
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
@@ -251,7 +277,7 @@ class DockerBackend(ProxiedNetwork):
         for i in (1, 2, 3):
             try:
                 with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
-                                 decode_responses=True) as s:
+                                 password=self.sentinel_password, decode_responses=True) as s:
                     addr = s.sentinel_get_master_addr_by_name("mymaster")
             except (redis.RedisError, docker.errors.DockerException):
                 continue
@@ -278,7 +304,7 @@ class DockerBackend(ProxiedNetwork):
         for i in (1, 2, 3):
             try:
                 with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
-                                 decode_responses=True) as s:
+                                 password=self.sentinel_password, decode_responses=True) as s:
                     replicas = s.sentinel_slaves("mymaster")
             except (redis.RedisError, docker.errors.DockerException):
                 return False

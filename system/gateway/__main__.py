@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from gunicorn.app.base import BaseApplication
 
 from system.cli_common import load_settings, setup_logging
 from system.config import Settings
+from system.errors import ConfigError
 from system.gateway.app import create_app
+from system.gateway.guard import bind_host, start_message
+
+log = logging.getLogger("system.gateway")
 
 
 class GatewayServer(BaseApplication):
@@ -21,7 +27,7 @@ class GatewayServer(BaseApplication):
 
     def load_config(self) -> None:
         s = self.settings
-        for key, value in {"bind": f"{s.gateway_host}:{s.gateway_port}", "workers": s.gateway_workers,
+        for key, value in {"bind": f"{bind_host(s)}:{s.gateway_port}", "workers": s.gateway_workers,
                            "threads": s.gateway_threads, "worker_class": "gthread", "timeout": 30,
                            "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
                            "errorlog": "-", "loglevel": "info"}.items():
@@ -38,8 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     settings = load_settings(gateway_port=args.port)
+    try:
+        log.log(logging.INFO if settings.gateway_api_token else logging.WARNING, start_message(settings))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     if args.dev:
-        create_app(settings).run(host=settings.gateway_host, port=settings.gateway_port, threaded=True)
+        # load_dotenv=False: the .env beside docker-compose.yml holds compose defaults, not settings
+        create_app(settings).run(host=bind_host(settings), port=settings.gateway_port, threaded=True,
+                                 load_dotenv=False)
     else:
         GatewayServer(settings).run()
 

@@ -11,7 +11,7 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, li
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[4], id)
   local f = redis.call('HMGET', task_key(id), 'status', 'worker', 'token', 'priority')
-  if f[1] == 'running' then
+  if f[1] == 'running' or f[1] == 'reserved' then
     local q, d = lease_ended(id, now, f[2], f[3], f[4], max_exp, '', KEYS[6])
     requeued, died = requeued + q, died + d
   end

@@ -9,6 +9,7 @@
 --       10 workers:active, 11.. the worker hash of each lost instance, in ARGV order
 -- ARGV: 3 this instance, 4 epoch it holds ('' if none), 5 leader ttl ms,
 --       6 snapshot time (ms, Redis clock: tasks claimed after the snapshot are left alone),
+--         compared with claimed_at; reserved (buffered) and running tasks are both held
 --       7 max lease expiries before a task is dead, 8.. lost pairs: worker id, instance
 -- Returns: {epoch, requeued, dead}, or -1 when not the leader
 local me, epoch = ARGV[3], ARGV[4]
@@ -39,8 +40,8 @@ if not any then return {tonumber(epoch), 0, 0} end
 local now, snapshot, max_exp = now_ms(), tonumber(ARGV[6]), tonumber(ARGV[7])
 local requeued, died = 0, 0
 for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
-  local f = redis.call('HMGET', task_key(id), 'status', 'worker', 'token', 'priority', 'started_at')
-  if f[1] == 'running' and lost_ids[f[2]] and tonumber(f[5]) <= snapshot then
+  local f = redis.call('HMGET', task_key(id), 'status', 'worker', 'token', 'priority', 'claimed_at')
+  if (f[1] == 'running' or f[1] == 'reserved') and lost_ids[f[2]] and (tonumber(f[5]) or 0) <= snapshot then
     redis.call('ZREM', KEYS[4], id)
     local q, d = lease_ended(id, now, f[2], f[3], f[4], max_exp, 'worker lost: its connections closed', KEYS[5])
     requeued, died = requeued + q, died + d

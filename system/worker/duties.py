@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from system.broker import leader_worker
 from system.errors import BrokerUnavailable, TaskQueueError
 from system.worker.lost import LostWorkers
+from system.worker.supervise import supervised
 
 if TYPE_CHECKING:
     from system.worker.node import WorkerNode
@@ -19,18 +21,28 @@ LOST_CONFIRM_S = 0.25  # second look before a worker without connections counts 
 
 
 def heartbeat_loop(node: WorkerNode) -> None:
-    """Extend held leases, time out overdue attempts, refresh the registration."""
+    """Extend held leases, time out overdue attempts, refresh the registration (with each
+    loop's liveness, so /health sees a stuck one).
+
+    While the acker is stalled no lease is extended: results this node computes might never
+    be recorded, so its tasks expire and run elsewhere instead of staying `running` for ever.
+    """
     interval = node.settings.heartbeat_interval_ms / 1000
     while not node.exited.is_set():
         node.expire_overdue()
         try:
-            lost = node.broker.extend(node.held())
-            for task_id in lost:
-                node.lease_lost(task_id)
+            if node.ack_stalled():
+                log.error("%s: the acker made no progress for over %gs; leases are no longer extended",
+                          node.worker_id, node.stall_s)
+            else:
+                for task_id in node.broker.extend(node.held()):
+                    node.lease_lost(task_id)
+                node.hand_back_stale(interval)
             # the instance lets the leader tell this process from a restart with the same id
             node.broker.heartbeat(node.worker_id, {**node.info(), "instance": node.leader_instance})
         except BrokerUnavailable as exc:
             log.warning("%s: heartbeat failed: %s", node.worker_id, exc)
+        node.liveness.beat("heartbeat")
         node.exited.wait(interval)
 
 
@@ -80,6 +92,7 @@ def leader_loop(node: WorkerNode) -> None:
                     last_prune = time.monotonic()
         except BrokerUnavailable as exc:
             log.warning("%s: leader duty failed: %s", node.worker_id, exc)
+        node.liveness.beat("leader")
         node.exited.wait(interval)
 
 
@@ -134,7 +147,9 @@ def _reap(node: WorkerNode, epoch: int) -> None:
         log.info("%s: re-queued %d expired, %d dead, released %d retries", node.worker_id, *reaped)
 
 
-def start_daemon(target, node: WorkerNode, name: str) -> threading.Thread:
-    thread = threading.Thread(target=target, args=(node,), name=f"{node.worker_id}-{name}", daemon=True)
+def start_daemon(target: Callable[[WorkerNode], None], node: WorkerNode, name: str) -> threading.Thread:
+    """A daemon thread running a duty under supervision: no exception ends it (supervise.py)."""
+    full = f"{node.worker_id}-{name}"
+    thread = threading.Thread(target=supervised(lambda: target(node), full, node.exited), name=full, daemon=True)
     thread.start()
     return thread

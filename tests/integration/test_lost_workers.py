@@ -62,7 +62,8 @@ def redis_now(broker: Broker) -> float:
 
 def held_by(broker: Broker, ids: list[str], worker: str, n: int) -> list[str]:
     def running() -> list[str]:
-        found = [r["id"] for r in broker.get_many(ids) if r["status"] == "running" and r["worker"] == worker]
+        found = [r["id"] for r in broker.get_many(ids) if r["status"] in ("reserved", "running")
+                 and r["worker"] == worker]
         return found if len(found) >= n else []
     return wait_until(running, timeout=15, message=f"{worker} to hold {n} tasks")
 
@@ -170,7 +171,8 @@ def test_through_toxiproxy_a_kill_closes_upstream_and_a_cut_is_not_a_death(
     passes that close on to Redis (a real partition would not), and the worker then counts as
     lost; never before, so a cut shorter than the socket timeout re-runs nothing."""
     procs = {n: spawn("system.worker", name=n, worker_id=n, worker_concurrency=2,
-                      redis_url=proxied(toxiproxy, settings, n), redis_socket_timeout=socket_timeout)
+                      redis_url=proxied(toxiproxy, settings, n), redis_socket_timeout=socket_timeout,
+                      worker_stall_ms=int(2000 * socket_timeout))
              for n in ("w1", "w2", "w3")}
     seen_by_peers(broker, set(procs))
     leader = wait_until(lambda: broker.workers()[1], timeout=5, message="a leader")
@@ -229,7 +231,7 @@ def test_restarted_worker_with_the_same_id_keeps_its_tasks(broker: Broker, setti
     epoch = broker.elect("leader#1")
     _, now_ms, _ = broker.connected_workers()
     assert broker.reap_lost("leader#1", epoch, [("w1", old)], now_ms) == (epoch, 0, 0)
-    assert [r["status"] for r in broker.get_many(ids)] == ["running", "running"]
+    assert [r["status"] for r in broker.get_many(ids)] == ["reserved", "reserved"]
     # the instance that registered is the one lost: its tasks go back, claimed-later ones stay
     assert broker.reap_lost("leader#1", epoch, [("w1", new)], now_ms - 60_000) == (epoch, 0, 0)
     assert broker.reap_lost("leader#1", epoch, [("w1", new)], now_ms + 1) == (epoch, 2, 0)
