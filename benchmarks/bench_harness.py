@@ -7,26 +7,15 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.loadgen import Planned
 from harness.backends.base import SystemSpec
 from harness.backends.local import LocalBackend
 from harness.ledger import Ledger
 from harness.load import LoadGenerator
 from harness.recorder import Recorder
 from system.keys import Keys
-
-
-@dataclass
-class Planned:
-    t: float
-    index: int
-    type: str = "echo"
-    priority: str = "normal"
-
-    def body(self) -> dict:
-        return {"type": self.type, "data": {"i": self.index}, "priority": self.priority}
 
 
 def burst(base: LocalBackend, n: int, *, clients: int, batch: int | None, tag: str) -> float:

@@ -2,9 +2,9 @@
 
 A submit is `ok` (accepted, with the task id), `fail` (definitely not accepted: a 4xx) or `info`
 (unknown: timeout, connection lost, 5xx: the task may or may not exist; the checker decides from
-the read-back). One `GatewayClient` per thread (a requests.Session is not thread-safe). It is the one place that
-adds the gateway's bearer token (`Authorization: Bearer`) to what the harness and the load
-generator send.
+the read-back). One `GatewayClient` per thread (a requests.Session is not thread-safe).
+`auth_headers` is the one place that adds the gateway's bearer token (`Authorization: Bearer`)
+to what the harness and the load generator (harness.load) send.
 """
 
 from __future__ import annotations
@@ -34,14 +34,18 @@ def _error_text(resp: requests.Response) -> str:
         return f"HTTP {resp.status_code}: {resp.text[:200]}"
 
 
+def auth_headers(token: str | None) -> dict[str, str]:
+    """The gateway's bearer token as a header (none without a token)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 class GatewayClient:
     def __init__(self, base_url: str, *, timeout: float = 2.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.token = token
         self.session = requests.Session()
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session.headers.update(auth_headers(token))
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
         self.session.mount("http://", adapter)
 

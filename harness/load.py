@@ -1,21 +1,39 @@
 """The load generator: sends the planned submits (harness.loadshape) on time and records each.
 
-The plan is a pure value; this module only owns threads and the clock. Each of `clients`
-threads takes the next planned submit (or the next `batch` of them), waits until its time and
-sends it with the idempotency key `<run_id>-<index>`; every submit becomes one SubmitRecord in
-the history with its three-valued outcome. A late thread sends at once (catching up).
+The plan is a pure value; this module only owns the clock and the sending. One thread runs an
+asyncio loop: a dispatcher walks the plan, waits until each submit's time (or takes the next
+`batch` of them) and starts its request at once, with up to `clients` requests in flight over
+as many kept-alive connections (harness.http_pool, or aiohttp with `transport="aiohttp"`).
+Threads with blocking clients could not keep pace (about 155 submits/s through the local
+backend with 8 of them: each request costs thread switches and GIL hand-offs); figures in
+docs/benchmarks.md, "The harness". Each submit carries the idempotency key
+`<run_id>-<index>` and becomes one SubmitRecord with its three-valued outcome. How late each
+send started behind its plan is kept (max and a histogram: `counters.lag_p99`); a send
+waiting for a free client counts as late, so lag shows when `clients` is too small.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.client import GatewayClient
+import aiohttp
+
+from harness.client import Outcome, auth_headers
 from harness.history import SubmitRecord
+from harness.http_pool import KeepAlivePool
+
+Post = Callable[[str, bytes, dict[str, str]], Awaitable[tuple[int, bytes]]]
+TRANSPORTS = ("pool", "aiohttp")
+
+LAG_FINE_S = 0.0001    # histogram buckets of 0.1 ms up to LAG_FINE_MAX_S, then of 10 ms
+LAG_FINE_MAX_S = 0.1
+LAG_COARSE_S = 0.01
+LAG_BUCKETS = int(LAG_FINE_MAX_S / LAG_FINE_S) + 1000  # up to 10 s; later lands in the last one
 
 
 @dataclass
@@ -27,6 +45,7 @@ class LoadCounters:
     fail: int = 0
     info: int = 0
     lag_max: float = 0.0          # worst lateness of a send behind its plan, seconds
+    lag_counts: list[int] = field(default_factory=lambda: [0] * LAG_BUCKETS, repr=False)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, outcome: str, n: int = 1) -> None:
@@ -34,26 +53,85 @@ class LoadCounters:
             self.submitted += n
             setattr(self, outcome, getattr(self, outcome) + n)
 
+    def lag(self, seconds: float) -> None:
+        """Record how late one send started (fixed-size histogram: a long soak costs no memory)."""
+        if seconds > self.lag_max:
+            self.lag_max = seconds
+        if seconds < LAG_FINE_MAX_S:
+            bucket = int(seconds / LAG_FINE_S)
+        else:
+            bucket = int(LAG_FINE_MAX_S / LAG_FINE_S) + int((seconds - LAG_FINE_MAX_S) / LAG_COARSE_S)
+        self.lag_counts[min(bucket, LAG_BUCKETS - 1)] += 1
+
+    def lag_quantile(self, q: float) -> float:
+        """The q-quantile of the send lag in seconds (upper edge of its bucket); 0 with no sends."""
+        total = sum(self.lag_counts)
+        if not total:
+            return 0.0
+        rank, seen = q * total, 0
+        fine = int(LAG_FINE_MAX_S / LAG_FINE_S)
+        for bucket, count in enumerate(self.lag_counts):
+            seen += count
+            if seen >= rank and count:
+                edge = (bucket + 1) * LAG_FINE_S if bucket < fine else \
+                    LAG_FINE_MAX_S + (bucket - fine + 1) * LAG_COARSE_S
+                return min(edge, self.lag_max)
+        return self.lag_max
+
+    @property
+    def lag_p99(self) -> float:
+        return self.lag_quantile(0.99)
+
+
+def request_headers(key: str | None = None, token: str | None = None) -> dict[str, str]:
+    """Headers of a submit: the one place the load generator builds them."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return headers | auth_headers(token)
+
+
+def outcome_of(status: int, body: bytes, *, batch: int | None = None) -> list[Outcome]:
+    """Three-valued outcomes of one answer, as GatewayClient decides them: 2xx with ids is ok,
+    4xx fail, anything else (5xx, an answer without ids) info. `batch`: tasks in the request."""
+    try:
+        parsed: Any = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    n = batch or 1
+    if status in (200, 201, 202):
+        try:
+            ids = [str(t["id"]) for t in parsed["tasks"]] if batch else [str(parsed["id"])]
+        except (KeyError, TypeError):
+            return [Outcome("info", error=f"HTTP {status} without {'ids' if batch else 'an id'}")] * n
+        return [Outcome("ok", id=i) for i in ids]
+    error = f"HTTP {status}: {body[:200].decode(errors='replace')}"
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        err = parsed["error"]
+        error = f"HTTP {status} {err.get('code', '')}: {err.get('message', '')}".strip()
+    return [Outcome("fail" if 400 <= status < 500 else "info", error=error)] * n
+
 
 class LoadGenerator:
     def __init__(self, plan: Sequence[Any], *, gateway_url: str, run_id: str,
                  record: Callable[[SubmitRecord], None], clock: Callable[[], float],
                  clients: int = 4, batch: int | None = None, timeout: float = 2.0,
-                 token: str | None = None) -> None:
+                 token: str | None = None, transport: str = "pool") -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport {transport!r}: use one of {', '.join(TRANSPORTS)}")
         self.plan = list(plan)
-        self.gateway_url = gateway_url
-        self.token = token
+        self.gateway_url = gateway_url.rstrip("/")
         self.run_id = run_id
         self.record = record
         self.clock = clock
         self.clients = max(1, clients)
         self.batch = batch if batch and batch > 1 else None
         self.timeout = timeout
+        self.token = token
+        self.transport = transport
         self.counters = LoadCounters()
         self.stop = threading.Event()
-        self._next = 0
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        self._thread: threading.Thread | None = None
         self.t0 = 0.0
         self.errors: list[str] = []
 
@@ -63,60 +141,90 @@ class LoadGenerator:
     def start(self, t0: float) -> None:
         """Begin at run-clock time t0 (planned times are relative to it)."""
         self.t0 = t0
-        for i in range(self.clients):
-            th = threading.Thread(target=self._worker, name=f"load-{i}", daemon=True)
-            th.start()
-            self._threads.append(th)
+        self._thread = threading.Thread(target=self._main, name="load", daemon=True)
+        self._thread.start()
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for every planned submit to be sent; True when all threads finished."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for th in self._threads:
-            th.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return not any(th.is_alive() for th in self._threads)
+        """Wait for every planned submit to be sent and answered; True when done."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
-    def _take(self) -> list[Any]:
-        with self._lock:
-            n = self.batch or 1
-            chunk = self.plan[self._next:self._next + n]
-            self._next += len(chunk)
-            return chunk
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._run())
+        except Exception as exc:  # noqa: BLE001 - a crashed generator must show, not vanish
+            self.errors.append(f"load: {exc!r}")
 
-    def _wait_until(self, t: float) -> bool:
+    async def _run(self) -> None:
+        if self.transport == "aiohttp":
+            connector = aiohttp.TCPConnector(limit=self.clients, ttl_dns_cache=None)
+            async with aiohttp.ClientSession(connector=connector,
+                                             timeout=aiohttp.ClientTimeout(total=self.timeout)) as session:
+                async def post(path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+                    async with session.post(self.gateway_url + path, data=body, headers=headers) as resp:
+                        return resp.status, await resp.read()
+                await self._dispatch(post)
+            return
+        pool = KeepAlivePool(self.gateway_url, size=self.clients)
+        try:
+            await self._dispatch(lambda path, body, headers: asyncio.wait_for(pool.post(path, body, headers),
+                                                                              self.timeout))
+        finally:
+            await pool.close()
+
+    async def _dispatch(self, post: Post) -> None:
+        """Start each planned request at its time, with at most `clients` in flight."""
+        free = asyncio.Semaphore(self.clients)
+        sending: set[asyncio.Task[None]] = set()
+        step = self.batch or 1
+        for i in range(0, len(self.plan), step):
+            chunk = self.plan[i:i + step]
+            if not await self._wait_until(chunk[-1].t):
+                break
+            await free.acquire()
+            self.counters.lag(max(0.0, self.clock() - self.t0 - chunk[-1].t))
+            task = asyncio.create_task(self._send(post, chunk, free))
+            sending.add(task)
+            task.add_done_callback(sending.discard)
+        if sending:
+            await asyncio.gather(*sending)
+
+    async def _wait_until(self, t: float) -> bool:
         """Sleep until run time t; False when stopped meanwhile."""
         while not self.stop.is_set():
             delay = self.t0 + t - self.clock()
             if delay <= 0:
-                lag = -delay
-                if lag > self.counters.lag_max:
-                    self.counters.lag_max = lag
                 return True
-            self.stop.wait(min(delay, 0.5))
+            await asyncio.sleep(min(delay, 0.1))
         return False
 
-    def _worker(self) -> None:
-        client = GatewayClient(self.gateway_url, timeout=self.timeout, token=self.token)
-        try:
-            while not self.stop.is_set():
-                chunk = self._take()
-                if not chunk or not self._wait_until(chunk[-1].t):
-                    return
-                self._send(client, chunk)
-        except Exception as exc:  # noqa: BLE001 - a crashed client must show, not vanish
-            self.errors.append(f"{threading.current_thread().name}: {exc!r}")
-        finally:
-            client.close()
-
-    def _send(self, client: GatewayClient, chunk: list[Any]) -> None:
+    async def _send(self, post: Post, chunk: list[Any], free: asyncio.Semaphore) -> None:
         keys = [self.key(p) for p in chunk]
         t = self.clock()
-        if len(chunk) == 1:
-            outcomes = [client.submit(chunk[0].body(), key=keys[0])]
-        else:
-            outcomes = client.submit_batch([p.body() for p in chunk], keys)
+        try:
+            outcomes = await self._post(post, chunk, keys)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the outcome is unknown
+            outcomes = [Outcome("info", error=f"{exc.__class__.__name__}: {exc}"[:300])] * len(chunk)
+        finally:
+            free.release()
         t_done = self.clock()
         for planned, key, out in zip(chunk, keys, outcomes, strict=False):
             self.record(SubmitRecord(t=t, t_done=t_done, key=key, type=planned.type,
                                      priority=planned.priority, outcome=out.outcome, id=out.id,
                                      error=out.error))
             self.counters.add(out.outcome)
+
+    async def _post(self, post: Post, chunk: list[Any], keys: list[str]) -> list[Outcome]:
+        if len(chunk) == 1:
+            path, body, headers = "/tasks", chunk[0].body(), request_headers(keys[0], self.token)
+        else:
+            path, headers = "/tasks/batch", request_headers(None, self.token)
+            body = {"tasks": [{**p.body(), "idempotency_key": k} for p, k in zip(chunk, keys, strict=True)]}
+        status, answer = await post(path, _dumps(body), headers)
+        return outcome_of(status, answer, batch=len(chunk) if path != "/tasks" else None)
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()

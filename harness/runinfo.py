@@ -117,6 +117,7 @@ def meta_document(run: Any) -> dict[str, Any]:
         "sampler": run.recorder.cost() if run.recorder is not None else None,
         "load": None if load is None else {"submitted": load.counters.submitted,
                                             "max_lag_s": round(load.counters.lag_max, 3),
+                                            "lag_p99_s": round(load.counters.lag_p99, 4),
                                             "errors": load.errors},
         "fault_errors": run.nemesis.errors if run.nemesis is not None else [],
         "problems": run.problems,

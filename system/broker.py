@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import redis
 
 from system.config import Settings
-from system.connection import connect
+from system.connection import connect, worker_instance
 from system.errors import (
     Backpressure,
     BrokerOutOfMemory,
@@ -116,6 +116,7 @@ class Broker:
         self.client = client or connect(settings)
         self.scripts = Scripts.register(self.client, Limits(settings.max_events, settings.dead_max,
                                                             settings.dead_ttl_s))
+        self._presence: Any = None  # redis-py PubSub of watch_presence
         self._base = [self.keys.task_prefix, ":events"]
         assert self.keys.events("x") == self.keys.task("x") + ":events"
 
@@ -440,6 +441,48 @@ class Broker:
                 keys=[*self.keys.queues, self.keys.leases, self.keys.delayed, self.keys.dead,
                       self.keys.stats, self.keys.leader_epoch, self.keys.wakeup],
                 args=[*self._base, epoch, limit, self.settings.max_lease_expiries])
+        return None if result == -1 else (int(result[0]), int(result[1]), int(result[2]))
+
+    def connected_workers(self) -> tuple[str, int, set[str]]:
+        """(server run id, Redis time in ms, worker instances with a connection open now), read
+        in one MULTI so the three belong together. Needs the CLIENT command (ACL)."""
+        with translated_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.info("server")
+            pipe.time()
+            pipe.client_list(_type="normal")
+            server, (sec, usec), clients = pipe.execute()
+        names = (worker_instance(self.keys.prefix, c.get("name", "")) for c in clients)
+        return str(server.get("run_id", "")), sec * 1000 + usec // 1000, {n for n in names if n}
+
+    def watch_presence(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` on a subscribed connection. A closed connection (a blip, a
+        proxy reset) raises at once and the next call opens a new one, so a live worker is
+        without any named connection for milliseconds, not until its next command."""
+        with translated_errors():
+            try:
+                if self._presence is None:
+                    self._presence = self.client.pubsub(ignore_subscribe_messages=True)
+                    self._presence.subscribe(self.keys.presence)
+                self._presence.get_message(timeout=timeout_s)
+            except redis.RedisError:
+                presence, self._presence = self._presence, None
+                if presence is not None:
+                    presence.close()
+                raise
+
+    def reap_lost(self, instance: str, epoch: int | None, lost: Sequence[tuple[str, str]],
+                  snapshot_ms: int) -> tuple[int, int, int] | None:
+        """Re-queue the running tasks of lost (worker id, instance) pairs claimed before the
+        snapshot, taking over leadership first if the leader is among them; returns
+        (epoch, requeued, dead), None when this node does not lead (see reap_lost.lua)."""
+        with translated_errors():
+            result = self.scripts.reap_lost(
+                keys=[*self.keys.queues, self.keys.leases, self.keys.dead, self.keys.stats, self.keys.leader,
+                      self.keys.leader_epoch, self.keys.wakeup, self.keys.workers_active,
+                      *(self.keys.worker(worker_id) for worker_id, _ in lost)],
+                args=[*self._base, instance, "" if epoch is None else epoch, self.settings.leader_ttl_ms,
+                      snapshot_ms, self.settings.max_lease_expiries, *_flatten(lost)])
         return None if result == -1 else (int(result[0]), int(result[1]), int(result[2]))
 
     def prune(self, epoch: int) -> list[str] | None:

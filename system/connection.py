@@ -1,6 +1,14 @@
-"""Creating the Redis client: a plain URL, or the primary found through Sentinel."""
+"""Creating the Redis client: a plain URL, or the primary found through Sentinel.
+
+Workers name every connection (`CLIENT SETNAME`, sent by redis-py on each connect, so the
+name survives reconnects and Sentinel failovers): the leader reads `CLIENT LIST` and knows
+at once when a worker's last connection closed, i.e. the process is gone (see
+system/worker/lost.py).
+"""
 
 from __future__ import annotations
+
+from urllib.parse import quote, unquote
 
 import redis
 from redis.backoff import NoBackoff
@@ -10,10 +18,30 @@ from redis.sentinel import Sentinel
 from system.config import Settings, redact_url
 from system.errors import ConfigError
 
+WORKER_NAME_TAG = "taskq-worker"
 
-def connect(settings: Settings) -> redis.Redis:
-    """A client that reconnects by itself; with Sentinel it follows failovers of the primary."""
+
+def worker_client_name(key_prefix: str, instance: str) -> str:
+    """The connection name of a worker process: its key prefix and instance (worker id + nonce),
+    each percent-encoded, so the name has no space and splits back unambiguously."""
+    return f"{WORKER_NAME_TAG}:{quote(key_prefix, safe='')}:{quote(instance, safe='')}"
+
+
+def worker_instance(key_prefix: str, client_name: str) -> str | None:
+    """The worker instance a connection name stands for, None for other clients or prefixes."""
+    tag, _, rest = client_name.partition(":")
+    prefix, _, instance = rest.partition(":")
+    if tag != WORKER_NAME_TAG or not instance or unquote(prefix) != key_prefix:
+        return None
+    return unquote(instance)
+
+
+def connect(settings: Settings, *, client_name: str | None = None) -> redis.Redis:
+    """A client that reconnects by itself; with Sentinel it follows failovers of the primary.
+
+    `client_name` is set on every connection it opens (workers: `worker_client_name`)."""
     common = dict(
+        client_name=client_name,
         socket_timeout=settings.redis_socket_timeout,
         socket_connect_timeout=settings.redis_socket_timeout,
         health_check_interval=30,

@@ -97,3 +97,9 @@ class Keys:
     def leader_epoch(self) -> str:
         """Counter bumped on every election: the fencing token of leadership."""
         return f"{self.prefix}leader:epoch"
+
+    @property
+    def presence(self) -> str:
+        """Pub/sub channel nobody publishes on: each worker stays subscribed so that one of its
+        connections always waits in a read and reconnects the moment it is closed (lost.py)."""
+        return f"{self.prefix}workers:presence"

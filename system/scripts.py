@@ -19,7 +19,7 @@ from redis.commands.core import Script
 
 LUA_DIR = Path(__file__).with_name("lua")
 NAMES = ("submit", "claim", "extend", "finish", "reap", "release", "cancel", "redrive",
-         "elect", "deregister", "prune")
+         "elect", "deregister", "prune", "reap_lost")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Scripts:
     elect: Script
     deregister: Script
     prune: Script
+    reap_lost: Script
 
     @classmethod
     def register(cls, client: redis.Redis, limits: Limits = Limits()) -> Scripts:

@@ -74,3 +74,22 @@ local function call_batched(cmd, key, args)
     redis.call(cmd, key, unpack(args, i, math.min(i + 999, #args)))
   end
 end
+
+-- A running task's lease ended without an ack (expired, or its worker lost): count it, record
+-- it, and queue the task at the front of its level, or declare it dead after too many.
+-- Returns 1, 0 when it was re-queued, 0, 1 when it died (counts to add up).
+local function lease_ended(id, now, worker, token, priority, max_exp, detail, dead_key)
+  local tk = task_key(id)
+  local exp = redis.call('HINCRBY', tk, 'expiries', 1)
+  add_event(id, now, 'lease_expired', worker, token, detail)
+  if exp > max_exp then
+    local why = 'lease expired ' .. exp .. ' times'
+    redis.call('HSET', tk, 'status', 'dead', 'error', why, 'finished_at', now)
+    add_event(id, now, 'dead', '', '', why)
+    bury(dead_key, id, now)
+    return 0, 1
+  end
+  redis.call('HSET', tk, 'status', 'queued')
+  redis.call('LPUSH', queue_key(priority), id)
+  return 1, 0
+end

@@ -10,21 +10,10 @@ local requeued, died, released = 0, 0, 0
 local expired = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[4], id)
-  local tk = task_key(id)
-  local f = redis.call('HMGET', tk, 'status', 'worker', 'token', 'priority', 'expiries')
+  local f = redis.call('HMGET', task_key(id), 'status', 'worker', 'token', 'priority')
   if f[1] == 'running' or f[1] == 'reserved' then
-    local exp = redis.call('HINCRBY', tk, 'expiries', 1)
-    add_event(id, now, 'lease_expired', f[2], f[3], '')
-    if exp > max_exp then
-      redis.call('HSET', tk, 'status', 'dead', 'error', 'lease expired ' .. exp .. ' times', 'finished_at', now)
-      add_event(id, now, 'dead', '', '', 'lease expired ' .. exp .. ' times')
-      bury(KEYS[6], id, now)
-      died = died + 1
-    else
-      redis.call('HSET', tk, 'status', 'queued')
-      redis.call('LPUSH', queue_key(f[4]), id)
-      requeued = requeued + 1
-    end
+    local q, d = lease_ended(id, now, f[2], f[3], f[4], max_exp, '', KEYS[6])
+    requeued, died = requeued + q, died + d
   end
 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, limit)

@@ -19,9 +19,10 @@ from typing import Any
 
 from system.broker import Broker, Claim, Outcome, Start, leader_instance
 from system.config import Settings
+from system.connection import connect, worker_client_name
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
-from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
+from system.worker.duties import heartbeat_loop, leader_loop, presence_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
 from system.worker.prefetch import (
     MeanDuration,
@@ -74,8 +75,11 @@ def crash_point(name: str) -> None:
 class WorkerNode:
     def __init__(self, settings: Settings, *, broker: Broker | None = None, burst: bool = False) -> None:
         self.settings = settings
-        self.broker = broker or Broker(settings)
         self.worker_id = settings.worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+        self.leader_instance = leader_instance(self.worker_id)
+        # every connection named after this process, so the leader sees when it is gone
+        self.broker = broker or Broker(settings, connect(
+            settings, client_name=worker_client_name(settings.key_prefix, self.leader_instance)))
         self.concurrency = settings.worker_concurrency
         self.burst = burst
         self.started_at = time.time()
@@ -83,7 +87,6 @@ class WorkerNode:
         self.exited = threading.Event()  # everything done: background threads end
         self.slot_freed = threading.Event()  # wakes the claim loop: enough slots free to claim
         self.is_leader = False
-        self.leader_instance = leader_instance(self.worker_id)
         self.grace_deadline: float | None = None  # set by stop()
         self.processed = 0
         self.failed = 0
@@ -111,6 +114,7 @@ class WorkerNode:
             self._start(self._task_loop, f"task_{n}")
         heartbeat = start_daemon(heartbeat_loop, self, "heartbeat")
         leader = start_daemon(leader_loop, self, "leader")
+        start_daemon(presence_loop, self, "presence")  # a daemon: nothing to hand over at exit
         try:
             supervised(self._claim_loop, f"{self.worker_id}-claim", self.stopping)()
         finally:

@@ -1,0 +1,176 @@
+"""Can the harness's load generator load the gateway? `wrk` and harness.load against one gateway.
+
+  python -m benchmarks.loadgen                  # 2 rounds of: wrk 8 s, then the generator 8 s
+  python -m benchmarks.loadgen --fraction 0.9 --clients 64 --out reports/benchmarks/loadgen.json
+
+One redis-server and one gateway (`python -m system.gateway`, GATEWAY_WORKERS 2 x
+GATEWAY_THREADS 8, no workers: submits only). Each round first runs `wrk` (single
+`POST /tasks` of a noop, each with its own Idempotency-Key, as the generator sends them) for
+its maximum rate; then the generator flat out (as many submits as wrk sent, all planned at
+once: the most it can send through `--clients` requests in flight); then the generator paced at
+`--fraction` of wrk's rate for as long. It reports the rate each sustained (accepted submits
+per second) and its ratio to wrk's, the pacing lag of the paced run (p50/p99/max: how late each
+send started behind its plan), the outcomes, and the generator's CPU (process CPU time over
+wall time; it runs in this process, which does nothing else meanwhile). Figures go to
+docs/benchmarks.md with the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks.procs import Launcher, free_port, wait_for
+from benchmarks.redis_server import RedisServer
+from harness.history import SubmitRecord
+from harness.load import LoadGenerator
+from system.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Every request gets its own Idempotency-Key (thread number + counter), like the generator's.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = '{"type":"noop","data":{}}'
+wrk.headers["Content-Type"] = "application/json"
+local counter, prefix = 0, "wrk"
+function setup(thread) thread:set("id", tostring(math.random(1, 1e9))) end
+function init(args) prefix = "wrk-" .. (id or "0") .. "-" .. tostring(os.time()) end
+function request()
+  counter = counter + 1
+  return wrk.format(nil, nil, {["Content-Type"] = "application/json",
+                               ["Idempotency-Key"] = prefix .. "-" .. counter})
+end
+"""
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One planned submit, shaped like harness.loadshape's (what LoadGenerator reads)."""
+
+    t: float
+    index: int
+    type: str = "echo"
+    priority: str = "normal"
+
+    def body(self) -> dict[str, Any]:
+        return {"type": self.type, "data": {"i": self.index}, "priority": self.priority}
+
+
+def run_wrk(url: str, *, seconds: float, connections: int, script: Path) -> dict[str, float]:
+    """wrk's requests/s and mean latency for single submits."""
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script), url + "/tasks"],
+                         capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:  # a rate of errors says nothing about the gateway's capacity
+        raise RuntimeError(f"wrk got {non2xx.group(1)} error answers; its script or the gateway is wrong")
+    return {"rate": rate}
+
+
+def run_generator(url: str, *, rate: float | None, seconds: float, clients: int, run_id: str,
+                  count: int = 0, transport: str = "pool") -> dict[str, Any]:
+    """The generator at a planned rate for `seconds`, or (rate None) `count` submits planned at
+    once, sent as fast as `clients` requests in flight allow: what it sustained, its lag, its CPU."""
+    n = int(rate * seconds) if rate else count
+    plan = [Planned(i / rate if rate else 0.0, i, type="noop") for i in range(n)]
+    records: list[SubmitRecord] = []
+    gen = LoadGenerator(plan, gateway_url=url, run_id=run_id, record=records.append, clock=time.monotonic,
+                        clients=clients, timeout=5.0, transport=transport)
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    gen.start(wall0)
+    gen.join()
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    ok = [r for r in records if r.outcome == "ok"]
+    span = max(r.t_done for r in records) - min(r.t for r in records) if records else 1.0
+    c = gen.counters
+    return {"planned_rate": rate, "sent": len(records), "ok": len(ok), "fail": c.fail, "info": c.info,
+            "rate": len(ok) / span, "lag_p50_ms": 1000 * c.lag_quantile(0.5), "lag_p99_ms": 1000 * c.lag_p99,
+            "lag_max_ms": 1000 * c.lag_max, "cpu_cores": cpu / wall, "keys_unique": len({r.key for r in records}),
+            "errors": gen.errors}
+
+
+def start_gateway(launcher: Launcher, redis_url: str) -> str:
+    port = free_port()
+    env = Settings(redis_url=redis_url, gateway_host="127.0.0.1", gateway_port=port,
+                   gateway_workers=2, gateway_threads=8).env()
+    launcher.start("gateway", [sys.executable, "-m", "system.gateway"], env={**env, "PYTHONPATH": str(ROOT)},
+                   cwd=str(ROOT))
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _answers(url), timeout=30, what=f"the gateway on port {port}")
+    return url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/queues", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.loadgen", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each wrk and generator run")
+    parser.add_argument("--fraction", type=float, default=0.85, help="generator's planned rate / wrk's rate")
+    parser.add_argument("--clients", type=int, default=32, help="generator requests in flight at most")
+    parser.add_argument("--wrk-connections", type=int, default=16)
+    parser.add_argument("--transports", default="pool,aiohttp", help="generator transports to compare")
+    parser.add_argument("--out", help="JSON file for the figures")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="bench-loadgen-"))
+    script = work / "post.lua"
+    script.write_text(WRK_SCRIPT)
+    launcher = Launcher(work)
+    rounds = []
+    try:
+        server = RedisServer(launcher=launcher).start()
+        url = start_gateway(launcher, server.url)
+        run_wrk(url, seconds=2, connections=args.wrk_connections, script=script)  # warm-up
+        for n in range(args.rounds):
+            wrk = run_wrk(url, seconds=args.seconds, connections=args.wrk_connections, script=script)
+            row: dict[str, Any] = {"wrk": wrk, "load_average": os.getloadavg()[0]}
+            line = f"round {n + 1} (load average {os.getloadavg()[0]:.1f}): wrk {wrk['rate']:.0f}/s"
+            for transport in args.transports.split(","):
+                fastest = run_generator(url, rate=None, seconds=args.seconds, clients=args.clients,
+                                        count=int(wrk["rate"] * args.seconds), transport=transport,
+                                        run_id=f"loadgen-max-{transport}-{n}-{time.time_ns()}")
+                paced = run_generator(url, rate=args.fraction * wrk["rate"], seconds=args.seconds,
+                                      clients=args.clients, transport=transport,
+                                      run_id=f"loadgen-{transport}-{n}-{time.time_ns()}")
+                row[transport] = {"max": fastest, "paced": paced, "ratio_max": fastest["rate"] / wrk["rate"],
+                                  "ratio_paced": paced["rate"] / wrk["rate"]}
+                line += (f"; {transport}: flat out {fastest['rate']:.0f}/s = {fastest['rate'] / wrk['rate']:.2f} x "
+                         f"(CPU {fastest['cpu_cores']:.2f}), paced at {paced['planned_rate']:.0f}/s sustained "
+                         f"{paced['rate']:.0f}/s = {paced['rate'] / wrk['rate']:.2f} x, lag p50 "
+                         f"{paced['lag_p50_ms']:.2f} / p99 {paced['lag_p99_ms']:.2f} / max "
+                         f"{paced['lag_max_ms']:.1f} ms "
+                         f"(CPU {paced['cpu_cores']:.2f}), fail {paced['fail'] + fastest['fail']} "
+                         f"info {paced['info'] + fastest['info']}")
+            rounds.append(row)
+            print(line, flush=True)
+    finally:
+        launcher.stop_all()
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"args": vars(args), "rounds": rounds}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
