@@ -35,6 +35,21 @@ from harness.toxiproxy import Toxiproxy, ToxiproxyError
 from system.keys import Keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SYSTEM_ROOT_ENV = "HARNESS_SYSTEM_ROOT"
+
+
+def system_root() -> Path:
+    """Where the spawned gateway and workers import `system` from: $HARNESS_SYSTEM_ROOT (a
+    directory holding a `system/` package, e.g. a mutated copy made by `harness mutate`), else
+    this checkout. Read per spawn, so one process can run several copies one after another."""
+    override = os.environ.get(SYSTEM_ROOT_ENV, "")
+    if not override:
+        return PROJECT_ROOT
+    root = Path(override).resolve()
+    if not (root / "system" / "__init__.py").is_file():
+        raise BackendError(f"{SYSTEM_ROOT_ENV}={override} holds no system/ package; point it at "
+                           "a directory containing system/__init__.py or unset it")
+    return root
 
 
 class LocalBackend(ProxiedNetwork):
@@ -118,7 +133,7 @@ class LocalBackend(ProxiedNetwork):
         if node != "gateway":
             env["WORKER_ID"] = node
         pythonpath = os.environ.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pythonpath if pythonpath else "")
+        env["PYTHONPATH"] = str(system_root()) + (os.pathsep + pythonpath if pythonpath else "")
         return env
 
     def _proxy_port(self, node: str) -> int:
@@ -136,7 +151,7 @@ class LocalBackend(ProxiedNetwork):
             raise BackendError(f"{node} is already running; kill or terminate it first")
         module = "system.gateway" if node == "gateway" else "system.worker"
         child = self.sup.spawn(node, [self.python, "-m", module],
-                               env=self._env(node, self._proxy_port(node)), cwd=PROJECT_ROOT)
+                               env=self._env(node, self._proxy_port(node)), cwd=system_root())
         self.nodes[node] = child
         if node != "gateway":
             self.highest = max(self.highest, _number(node))
