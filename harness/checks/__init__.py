@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.checks.base import CheckResult, RunView, build_view
 from harness.checks.queue import analyse
-from harness.checks.registry import CHECKS
+from harness.checks.registry import CHECKS, IMPLICIT
 from harness.checks.timing import latency_ms
 from harness.history import FaultRecord, Record, TaskRecord
 from harness.scenario import LOAD_FAULTS, Scenario
@@ -38,9 +38,14 @@ def _one(view: RunView, name: str, params: Mapping[str, Any]) -> CheckResult:
 
 def run_checks(scenario: Scenario, history: Sequence[Record], tasks: Sequence[TaskRecord], *,
                wall_start: float | None = None) -> list[CheckResult]:
-    """Judge a recorded run by every check the scenario names, in its order."""
+    """Judge a recorded run by every check the scenario names, in its order, then by the
+    implicit checks (registry.IMPLICIT) it does not name: results and run times are right,
+    every fault was applied and hit something."""
     view = build_view(history, tasks, wall_start=wall_start)
-    return [_one(view, spec.name, spec.params) for spec in scenario.checks]
+    named = [spec.name for spec in scenario.checks]
+    specs = [(spec.name, spec.params) for spec in scenario.checks]
+    specs += [(name, {}) for name in IMPLICIT if name not in named]
+    return [_one(view, name, params) for name, params in specs]
 
 
 def summarize(history: Sequence[Record], tasks: Sequence[TaskRecord], *,
