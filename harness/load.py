@@ -118,3 +118,18 @@ class LoadGenerator:
                                      priority=planned.priority, outcome=out.outcome, id=out.id,
                                      error=out.error))
             self.counters.add(out.outcome)
+        for planned, key, out in zip(chunk, keys, outcomes, strict=False):
+            self._follow_up(client, planned, key, out)
+
+    def _follow_up(self, client: GatewayClient, planned: Any, key: str, first: Any) -> None:
+        """A planned re-send (same key: the system must answer with the same task, not a new one)
+        and a planned cancel of an accepted task (200 while it is still queued, else 409)."""
+        if planned.resend:
+            t = self.clock()
+            again = client.submit(planned.body(), key=key)
+            self.record(SubmitRecord(t=t, t_done=self.clock(), key=key, type=planned.type,
+                                     priority=planned.priority, outcome=again.outcome, id=again.id,
+                                     error=again.error))
+            self.counters.add(again.outcome)
+        if planned.cancel and first.outcome == "ok" and first.id:
+            client.cancel(first.id)

@@ -69,13 +69,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "system/lua/finish.lua",
            "  elseif f[1] ~= 'running' or f[2] ~= token then\n",
            "  elseif f[1] ~= 'running' then\n",
-           ("zombie-worker", "partition-worker")),
+           ("late-ack-fenced", "zombie-worker", "partition-worker")),
     Mutant("stale-ack-applied", FENCE,
            "a late ack of a task that already finished is applied again",
            "system/lua/finish.lua",
            "  elseif f[1] ~= 'running' or f[2] ~= token then\n",
            "  elseif f[1] == 'queued' then\n",
-           ("zombie-worker", "partition-worker")),
+           ("late-ack-fenced", "zombie-worker", "partition-worker")),
     Mutant("leader-key-persists", LEADER,
            "renewing leadership removes the leader key's expiry, so a dead leader is never replaced",
            "system/lua/elect.lua",
@@ -129,7 +129,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "a repeated Idempotency-Key creates a second task",
            "system/lua/submit.lua",
            "  elseif idem ~= '' then\n", "  elseif false then\n",
-           ()),
+           ("idempotent-resend",)),
     Mutant("worker-never-registers", DISCOVERY,
            "the heartbeat refreshes the worker hash but never adds it to workers:active",
            "system/broker.py",
@@ -173,7 +173,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "system/lua/cancel.lua",
            "redis.call('HSET', tk, 'status', 'cancelled', 'finished_at', now)",
            "redis.call('HSET', tk, 'finished_at', now)",
-           ()),
+           ("cancel-queued",)),
 )
 
 
