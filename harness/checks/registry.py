@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import faultchecks, queue, results, timing
+from harness.checks import discovery, faultchecks, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -63,6 +63,10 @@ CHECKS: Mapping[str, CheckDef] = _table(
     CheckDef("faults_effective", faultchecks.faults_effective, {},
              doc="every fault hit a target holding work (opt out per timeline entry: idle_ok: true); "
                  "implicit in every scenario"),
+    CheckDef("deregistered_within", discovery.deregistered_within, {"within": "duration"}, "within",
+             defaults={"within": 1.0},
+             doc="each worker stopped with SIGTERM leaves the sampled live workers within this time of "
+                 "exiting (it deregistered; it did not wait for its registration TTL)"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )
