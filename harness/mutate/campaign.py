@@ -102,6 +102,9 @@ def run_one(mutant: str, scenario: str, root: Path, opts: CampaignOptions) -> Ce
             _stop(proc, opts, state_dir)
             return Cell(mutant, scenario, ERROR, seconds=time.monotonic() - started,
                         error=f"over the budget of {opts.budget:g}s; stopped (log {log})")
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM of the campaign: the run tears down first
+            _stop(proc, opts, state_dir)
+            raise
     seconds = time.monotonic() - started
     run_dir, results = _newest_results(runs_dir / "")
     verdict, failed, error = verdict_of(code, results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import time
 from pathlib import Path
 
@@ -41,6 +42,10 @@ def _list(console: Console) -> int:
     return EXIT_PASS
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def mutate(args: argparse.Namespace, console: Console) -> int:
     if args.list:
         return _list(console)
@@ -56,6 +61,7 @@ def mutate(args: argparse.Namespace, console: Console) -> int:
     out = args.out or Path("reports") / "mutate" / time.strftime("%Y%m%d-%H%M%S")
     opts = CampaignOptions(out=out.resolve(), full=args.full, budget=args.budget,
                            say=lambda line: console.print(line, markup=False, soft_wrap=True))
+    signal.signal(signal.SIGTERM, _interrupt)  # CI's timeout: stop the run in progress cleanly
     try:
         campaign = run_campaign(chosen, opts)
     except MutantError as exc:
