@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.mutate.table import GUARANTEES, MUTANTS
+from harness.mutate.table import EXCLUDED, GUARANTEES, MUTANTS
 
 INTRO = """# Mutants: does the harness catch real bugs?
 
@@ -71,6 +71,9 @@ def render(doc: Mapping[str, Any], *, measured: str = "") -> str:
         names = [m.name for m in MUTANTS if m.guarantee == g]
         caught = sum(1 for n in names if runs.get(n, {}).get("status") == "caught")
         lines.append(f"| {g} | {len(names)} | {caught} |")
+    lines += ["", "## Left out: equivalent mutants", "", "| mutant | change | why it is not a real bug here |",
+              "|---|---|---|"]
+    lines += [f"| `{name}` | {_cell(change)} | {_cell(why)} |" for name, change, why in EXCLUDED]
     return "\n".join(lines) + "\n"
 
 

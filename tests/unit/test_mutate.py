@@ -151,3 +151,18 @@ def test_local_backend_honours_the_system_root_override(tmp_path: Path, monkeypa
     monkeypatch.setenv(local.SYSTEM_ROOT_ENV, str(tmp_path / "empty"))
     with pytest.raises(BackendError, match="holds no system/ package"):
         local.system_root()
+
+
+def test_mutants_doc_lists_every_mutant_with_what_caught_it() -> None:
+    from harness.mutate.mdoc import render
+    first, second = MUTANTS[0], MUTANTS[1]
+    doc = {"caught": 1, "total": 2, "kill_rate": 0.5, "meta": {"seconds": 60},
+           "mutants": [{"name": first.name, "status": "caught", "error": "",
+                        "runs": [{"scenario": "kill-leader", "verdict": "caught", "caught_by": ["no_lost_tasks"]}]},
+                       {"name": second.name, "status": "survived", "error": "",
+                        "runs": [{"scenario": "priority-flood", "verdict": "survived", "caught_by": []}]}]}
+    text = render(doc)
+    assert "**1/2 (50 %)**" in text
+    assert "`kill-leader` (no_lost_tasks)" in text and "**SURVIVES** (`priority-flood`)" in text
+    assert all(f"`{m.name}`" in text for m in MUTANTS)
+    assert "claim-lowest-first" in text  # the excluded (equivalent) mutants are listed too
