@@ -1,7 +1,6 @@
 """docs/mutants.md from the mutant table and a campaign's mutants.json:
-`python3 -m harness.mutate.mdoc reports/mutate/<time>/mutants.json > docs/mutants.md`.
-
-Pure text building; the prose around the tables is kept here so the page is regenerated whole."""
+`python3 -m harness.mutate.mdoc reports/mutate/<time>/mutants.json ["note on the measurement"]`
+rewrites the generated top of docs/mutants.md and keeps the hand-written part from MARKER on."""
 
 from __future__ import annotations
 
@@ -36,6 +35,10 @@ python3 -m harness mutate --list              # the table
 Output in `reports/mutate/<time>/`: `mutants.json`, `mutants.html` (matrix and kill rate, built
 with the report code), each run's own report under `runs/<mutant>/`, and the logs.
 """
+
+
+MARKER = "<!-- hand-written below: kept when the page is regenerated -->"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "mutants.md"
 
 
 def _cell(text: str) -> str:
@@ -79,10 +82,14 @@ def render(doc: Mapping[str, Any], *, measured: str = "") -> str:
 
 def main(argv: list[str]) -> int:
     if not argv or not Path(argv[0]).is_file():
-        print("usage: python3 -m harness.mutate.mdoc MUTANTS_JSON [NOTE] > docs/mutants.md", file=sys.stderr)
+        print("usage: python3 -m harness.mutate.mdoc MUTANTS_JSON [NOTE]  (rewrites docs/mutants.md)",
+              file=sys.stderr)
         return 2
     doc = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    sys.stdout.write(render(doc, measured=" ".join(argv[1:])))
+    old = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
+    kept = old[old.index(MARKER):] if MARKER in old else MARKER + "\n"
+    DOC.write_text(render(doc, measured=" ".join(argv[1:])) + "\n" + kept, encoding="utf-8")
+    print(f"wrote {DOC}")
     return 0
 
 
