@@ -251,7 +251,7 @@ def timeline_entry(p: r.Problems, node: Any, index: int) -> TimelineEntry | None
     if fault is None:
         return None
     kind = FAULTS[fault]
-    allowed = _TIMING_KEYS + ("fault", "target", "for") + tuple(kind.params)
+    allowed = _TIMING_KEYS + ("fault", "target", "for", "idle_ok") + tuple(kind.params)
     r.mapping(p, node, path, allowed)
     target = _target(p, node, fault, path)
     duration = None
@@ -271,6 +271,7 @@ def timeline_entry(p: r.Problems, node: Any, index: int) -> TimelineEntry | None
             p.add(r.join(path, key), f"missing; {fault} needs {key}")
     if fault == "flood" and not params["high"]:
         p.add(path, "a flood needs high: N (and low: or normal:), e.g. {low: 300, high: 20}")
-    if timing is None or target is None or any(v is None for v in params.values()):
+    idle_ok = r.boolean(p, node["idle_ok"], r.join(path, "idle_ok")) if "idle_ok" in node else False
+    if timing is None or target is None or idle_ok is None or any(v is None for v in params.values()):
         return None
-    return TimelineEntry(index, fault, timing, target, duration, frozen_map(params))
+    return TimelineEntry(index, fault, timing, target, duration, frozen_map(params), idle_ok)

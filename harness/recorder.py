@@ -53,6 +53,23 @@ def read_sample(r: redis.Redis, keys: Keys, t: float) -> SampleRecord:
                         ops_per_sec=float(st.get("instantaneous_ops_per_sec", 0)))
 
 
+def read_leader(r: redis.Redis, keys: Keys) -> tuple[str, float] | None:
+    """(worker id in the leader key, seconds since that worker's last heartbeat by the Redis
+    clock; inf when it has no registration), or None when nobody leads."""
+    holder = r.get(keys.leader)
+    worker = leader_worker(holder)
+    if worker is None:
+        return None
+    beat = r.hget(keys.worker(worker), "last_heartbeat")
+    secs, micros = r.time()
+    return worker, (secs + micros / 1e6 - float(beat)) if beat else float("inf")
+
+
+def read_registration(r: redis.Redis, keys: Keys, worker: str) -> dict[str, str]:
+    """A worker's registration hash (pid, started_at, ...); empty when it is not registered."""
+    return {str(k): str(v) for k, v in r.hgetall(keys.worker(worker)).items()}
+
+
 class Recorder:
     """Background sampler thread; `last` is the newest sample (for the progress display)."""
 
@@ -120,6 +137,15 @@ class Recorder:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def leader_now(self) -> tuple[str, float] | None:
+        """read_leader on a connection of its own (the nemesis thread asks); None on an error."""
+        try:
+            with redis.Redis.from_url(self.redis_url(), socket_timeout=1.0, socket_connect_timeout=1.0,
+                                      decode_responses=True) as r:
+                return read_leader(r, self.keys)
+        except (redis.RedisError, OSError, ValueError):
+            return None
 
     def cost(self) -> dict[str, Any]:
         """Sampler cost figures for meta.json / docs/benchmarks.md."""

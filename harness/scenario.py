@@ -203,6 +203,7 @@ class TimelineEntry:
     target: str = ""                # worker-N | random-worker | leader | all-workers | gateway | redis | ""
     duration: float | None = None   # `for`: seconds until the automatic end event
     params: Mapping[str, Any] = field(default_factory=frozen_map)
+    idle_ok: bool = False           # the fault means to hit an idle target: faults_effective exempts it
 
 
 @dataclass(frozen=True, slots=True)

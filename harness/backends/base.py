@@ -7,7 +7,7 @@ backend gives each worker, so they match task records and GET /workers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -99,14 +99,19 @@ class Backend(Protocol):
         """Undo every network fault on every link; returns problems, never raises."""
 
     # redis
-    def redis_failover(self) -> str:
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
         """Kill the primary, wait for Sentinel to promote the replica, re-point clients.
-        Returns the new primary address."""
+        Calls `on_down` once the primary is gone (the fault's effective time). Returns the new
+        primary address."""
 
     def redis_restart(self, *, aof: bool = True) -> None:
         """Restart the primary. aof=True: graceful stop, it comes back with its append-only
         file (no acknowledged write lost). aof=False: SIGKILL and its files removed, as a node
         without persistence: it comes back empty."""
+
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Reach the preconditions of these fault kinds (e.g. Sentinel's steady state before a
+        redis_failover); called in the steady-state phase, before the load starts."""
 
     def teardown(self) -> list[str]:
         """Stop everything this backend started; never raises; returns problems (empty = clean)."""

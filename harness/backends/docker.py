@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +163,10 @@ class DockerBackend(ProxiedNetwork):
         return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
                          redis_url=f"redis://:{self.password}@{ip}:6379/0")
 
-    def _wait_ready(self, node: str) -> None:
+    def _wait_ready(self, node: str, *, since: float = 0.0) -> None:
+        """Ready when the node answers; a worker when *its own* registration is there: one
+        that started at or after `since` (epoch, host clock = container clock), not the entry
+        of a dead predecessor that has not expired yet."""
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
 
         def ready() -> bool:
@@ -171,8 +175,10 @@ class DockerBackend(ProxiedNetwork):
                     requests.get(f"http://127.0.0.1:{self.gateway_port}/health", timeout=1)
                     return True
                 with redis.Redis.from_url(self.endpoints().redis_url, socket_timeout=1) as r:
-                    return bool(r.sismember(keys.workers_active, node))
-            except (requests.RequestException, redis.RedisError, docker.errors.DockerException):
+                    started = r.hget(keys.worker(node), "started_at")
+                    return (started is not None and float(started) >= since - 0.002
+                            and bool(r.sismember(keys.workers_active, node)))
+            except (requests.RequestException, redis.RedisError, docker.errors.DockerException, ValueError):
                 return False
         try:
             wait_until(ready, timeout=self.ready_timeout, what=f"{node} to become ready",
@@ -182,7 +188,19 @@ class DockerBackend(ProxiedNetwork):
 
     # -- process faults ---------------------------------------------------------------------
     def kill(self, node: str) -> None:
-        self._container(node).kill(signal="SIGKILL")
+        container = self._container(node)
+        container.kill(signal="SIGKILL")
+        self._wait_gone(container, node)
+
+    def _wait_gone(self, container: Any, node: str) -> None:
+        """Poll until the container is no longer running: the fault's effective time."""
+        def gone() -> bool:
+            container.reload()
+            return bool(container.status != "running")
+        try:
+            wait_until(gone, timeout=10, what=f"{node} to be gone after the kill", interval=0.05)
+        except ProcessError as exc:
+            raise BackendError(str(exc)) from exc
 
     def terminate(self, node: str) -> None:
         self._container(node).stop(timeout=self.grace)
@@ -194,17 +212,20 @@ class DockerBackend(ProxiedNetwork):
         self._container(node).unpause()
 
     def restart(self, node: str) -> None:
+        since = time.time()
         self._container(node).restart(timeout=self.grace)
-        self._wait_ready(node)
+        self._wait_ready(node, since=since)
 
     def start_node(self, node: str) -> None:
         c = self._container(node)
         c.reload()
+        since = time.time()
         if c.status == "paused":
             c.unpause()
+            since = 0.0  # the same process goes on: its registration is its own
         elif c.status != "running":
             c.start()
-        self._wait_ready(node)
+        self._wait_ready(node, since=since)
 
     def scale(self, n: int) -> tuple[list[str], list[str]]:
         from harness.schedule import scale_plan
@@ -287,11 +308,27 @@ class DockerBackend(ProxiedNetwork):
                 return False
         return True
 
-    def redis_failover(self) -> str:
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Preconditions of the scenario's faults, reached in the steady-state phase (before
+        the load starts), so a fault hits at its scheduled time: for redis_failover, every
+        Sentinel must see a healthy replica (up to ~15 s after start-up)."""
+        if "redis_failover" in faults:
+            old = self._sentinel_primary() or self.primary_service
+            try:
+                wait_until(lambda: self._sentinels_ready(old), timeout=60, interval=0.2,
+                           what="every Sentinel to see a good replica (redis_failover precondition)")
+            except ProcessError as exc:
+                raise BackendError(str(exc)) from exc
+
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
         old = self._sentinel_primary() or self.primary_service
         wait_until(lambda: self._sentinels_ready(old), timeout=30,
                    what="every Sentinel to see a good replica before the primary is killed")
-        self.client.containers.get(f"{self.project}-{old}-1").kill(signal="SIGKILL")
+        primary = self.client.containers.get(f"{self.project}-{old}-1")
+        primary.kill(signal="SIGKILL")
+        self._wait_gone(primary, old)
+        if on_down is not None:
+            on_down()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             new = self._sentinel_primary()

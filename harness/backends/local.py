@@ -21,6 +21,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -171,10 +172,11 @@ class LocalBackend(ProxiedNetwork):
             except requests.RequestException:
                 return False
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
-        try:
+        try:  # its own registration: a dead predecessor's entry stays until its TTL runs out
             with redis.Redis.from_url(self.endpoints().redis_url, socket_timeout=1) as r:
-                return bool(r.sismember(keys.workers_active, node))
-        except redis.RedisError:
+                pid = r.hget(keys.worker(node), "pid")
+                return pid is not None and int(pid) == child.pid and bool(r.sismember(keys.workers_active, node))
+        except (redis.RedisError, ValueError):
             return False
 
     def _child(self, node: str) -> Child:
@@ -233,9 +235,19 @@ class LocalBackend(ProxiedNetwork):
         return self.tp.cleanup(delete_proxies=False)
 
     # -- redis ------------------------------------------------------------------------------
-    def redis_failover(self) -> str:
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Before a redis_failover, a majority of Sentinels must agree on the primary."""
+        if "redis_failover" in faults:
+            assert self.redis is not None
+            try:
+                wait_until(lambda: self.redis is not None and self.redis.sentinel_primary() is not None,
+                           timeout=30, what="the Sentinels to agree on the primary (redis_failover precondition)")
+            except ProcessError as exc:
+                raise BackendError(str(exc)) from exc
+
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
         assert self.redis is not None and self.tp is not None
-        new = self.redis.failover()
+        new = self.redis.failover(on_down=on_down)
         address = self.redis.nodes[new].address
         for proxy in sorted(self.tp.created_proxies):
             self.tp.set_upstream(proxy, address)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -144,13 +145,16 @@ class RedisCluster:
         best = max(votes.items(), key=lambda kv: kv[1], default=None)
         return best[0] if best and best[1] >= 2 else None
 
-    def failover(self, *, timeout: float = 30.0) -> str:
-        """SIGKILL the primary; wait for a promoted replica that accepts writes; return its name."""
+    def failover(self, *, timeout: float = 30.0, on_down: Callable[[], None] | None = None) -> str:
+        """SIGKILL the primary; wait for a promoted replica that accepts writes; return its name.
+        `on_down` is called once the old primary is gone (the fault's effective time)."""
         if not self.sentinels:
             raise BackendError("redis_failover needs Sentinels; the scenario did not ask for them "
                                "(the runner sets SystemSpec.sentinel when the timeline has one)")
         old = self.nodes[self.primary]
         self.stop_node(self.primary, kill=True)
+        if on_down is not None:
+            on_down()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             addr = self.sentinel_primary()

@@ -57,7 +57,7 @@ def summarize(history: Sequence[Record], tasks: Sequence[TaskRecord], *,
     start, _ = view.load_window()
     done = view.completion_times() if view.offset is not None else []
     throughput = len(done) / (done[-1] - start) if done and done[-1] > start else None
-    recoveries = [recovery_time(done, fault_t=f.t, end=done[-1], start=start) for f in view.faults
+    recoveries = [recovery_time(done, fault_t=f.at, end=done[-1], start=start) for f in view.faults
                   if f.phase == "start" and f.fault not in LOAD_FAULTS] if done else []
     known = [r for r in recoveries if r is not None]
     return {
@@ -80,12 +80,23 @@ def results_document(scenario: Scenario, results: Sequence[CheckResult], *,
                      history: Sequence[Record], tasks: Sequence[TaskRecord],
                      meta: Mapping[str, Any], wall_start: float | None = None) -> dict[str, Any]:
     """results.json (docs/contracts.md): passed only when every check passed (unknown = not)."""
-    faults = [{"t": r.t, "phase": r.phase, "fault": r.fault, "target": r.target, "id": r.id,
-               "detail": dict(r.detail)} for r in history if isinstance(r, FaultRecord)]
+    records = [r for r in history if isinstance(r, FaultRecord)]
+    ends = {r.id: r.t for r in records if r.phase == "end"}
+    faults = [_fault_entry(r, ends.get(r.id) if r.phase == "start" else None) for r in records]
+    late = [f["id"] for f in faults if f.get("late")]
     try:
         summary = summarize(history, tasks, wall_start=wall_start)
     except Exception as exc:
         summary = {"error": f"{type(exc).__name__}: {exc}"}
     return {"scenario": scenario.name, "passed": all(r.passed is True for r in results),
-            "checks": [r.to_dict() for r in results], "faults": faults, "summary": summary,
-            "meta": dict(meta)}
+            "checks": [r.to_dict() for r in results], "faults": faults, "late_faults": late,
+            "summary": summary, "meta": dict(meta)}
+
+
+def _fault_entry(r: FaultRecord, end: float | None) -> dict[str, Any]:
+    """A fault record for results.json: requested / effective / late / end on starts (when known)."""
+    out: dict[str, Any] = {"t": r.t, "phase": r.phase, "fault": r.fault, "target": r.target, "id": r.id,
+                           "detail": dict(r.detail)}
+    out.update({k: v for k, v in (("requested", r.requested), ("effective", r.effective), ("late", r.late),
+                                  ("end", end)) if v is not None})
+    return out
