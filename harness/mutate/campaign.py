@@ -61,14 +61,16 @@ def scenario_costs(scenario_dir: Path) -> dict[str, float]:
     return costs
 
 
-def _newest_results(runs_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:
-    found = sorted(runs_dir.glob("*/*/results.json"), key=lambda p: p.stat().st_mtime)
-    if not found:
+def _new_results(runs_dir: Path, before: set[Path]) -> tuple[Path | None, dict[str, Any] | None]:
+    """The run directory this run created (not an earlier run's) and its results.json, if any."""
+    created = sorted(set(runs_dir.glob("*/*/")) - before, key=lambda p: p.stat().st_mtime)
+    if not created:
         return None, None
+    run_dir = created[-1]
     try:
-        return found[-1].parent, json.loads(found[-1].read_text(encoding="utf-8"))
+        return run_dir, json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return found[-1].parent, None
+        return run_dir, None
 
 
 def _stop(proc: subprocess.Popen[bytes], opts: CampaignOptions, state_dir: Path) -> None:
@@ -93,6 +95,7 @@ def run_one(mutant: str, scenario: str, root: Path, opts: CampaignOptions) -> Ce
     env = {**os.environ, SYSTEM_ROOT_ENV: str(root)}
     cmd = [opts.python, "-m", "harness", "run", str(opts.scenario_dir / f"{scenario}.yaml"),
            "--backend", "local", "--out", str(runs_dir), "--state-dir", str(state_dir)]
+    before = set(runs_dir.glob("*/*/"))
     started = time.monotonic()
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=opts.project_root, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -106,7 +109,7 @@ def run_one(mutant: str, scenario: str, root: Path, opts: CampaignOptions) -> Ce
             _stop(proc, opts, state_dir)
             raise
     seconds = time.monotonic() - started
-    run_dir, results = _newest_results(runs_dir / "")
+    run_dir, results = _new_results(runs_dir, before)
     verdict, failed, error = verdict_of(code, results)
     if error:
         error += f" (log {log})"

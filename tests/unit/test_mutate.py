@@ -166,3 +166,17 @@ def test_mutants_doc_lists_every_mutant_with_what_caught_it() -> None:
     assert "`kill-leader` (no_lost_tasks)" in text and "**SURVIVES** (`priority-flood`)" in text
     assert all(f"`{m.name}`" in text for m in MUTANTS)
     assert "claim-lowest-first" in text  # the excluded (equivalent) mutants are listed too
+
+
+def test_a_run_reads_only_the_results_it_created(tmp_path: Path) -> None:
+    from harness.mutate.campaign import _new_results
+    old = tmp_path / "kill-leader" / "20260101-000000"
+    old.mkdir(parents=True)
+    (old / "results.json").write_text('{"passed": true}')
+    before = set(tmp_path.glob("*/*/"))
+    assert _new_results(tmp_path, before) == (None, None)  # this run wrote nothing: no verdict
+    new = tmp_path / "task-timeout" / "20260101-000100"
+    new.mkdir(parents=True)
+    assert _new_results(tmp_path, before) == (new, None)   # its directory, without results
+    (new / "results.json").write_text('{"passed": false}')
+    assert _new_results(tmp_path, before) == (new, {"passed": False})
