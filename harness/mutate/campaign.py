@@ -154,7 +154,7 @@ def run_campaign(mutants: Sequence[Mutant], opts: CampaignOptions) -> Campaign:
         opts.say(f"[{i}/{len(todo)}] {mutant.name} ({mutant.guarantee}): {mutant.bug}")
         results.append(try_mutant(mutant, suspects, opts))
     meta = {"started": started, "seconds": round(time.time() - started, 1), "full": opts.full,
-            "budget_s": opts.budget, "backend": "local", "command": " ".join(sys.argv),
+            "budget_s": opts.budget, "backend": "local", "command": " ".join(["python3 -m harness", *sys.argv[1:]]),
             "costs": {k: round(v, 1) for k, v in costs.items()}}
     return Campaign(tuple(results), columns(results, costs), meta)
 

@@ -21,10 +21,13 @@ def _coverage_figure(campaign: Campaign) -> FigureBlock:
     names = list(cover)
     caught = [cover[g][0] for g in names]
     survived = [cover[g][1] - cover[g][0] for g in names]
-    fig = go.Figure([go.Bar(name="caught", x=names, y=caught, marker_color=CAUGHT_COLOR),
-                     go.Bar(name="survived", x=names, y=survived, marker_color=SURVIVED_COLOR)])
-    layout = base_layout(title="Mutants per guarantee", height=340, x_title="guarantee", y_title="mutants")
+    fig = go.Figure([go.Bar(name="caught", y=names, x=caught, orientation="h", marker_color=CAUGHT_COLOR),
+                     go.Bar(name="survived", y=names, x=survived, orientation="h", marker_color=SURVIVED_COLOR)])
+    layout = base_layout(title="Mutants per guarantee", height=120 + 26 * len(names), x_title="mutants")
     layout.update(barmode="stack", hovermode="closest")
+    layout["margin"]["l"] = 220
+    layout["yaxis"].update(autorange="reversed", title={"text": ""})
+    layout["xaxis"]["dtick"] = 1
     fig.update_layout(layout)
     return FigureBlock("coverage", fig, "Each guarantee of docs/contracts.md and docs/architecture.md, "
                        "with the mutants that break it: caught by a shipped scenario, or not.",
