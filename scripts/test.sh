@@ -6,7 +6,7 @@
 #   2. the chaos regression suite: every shipped scenario on the local backend, and on the
 #      Docker backend when an engine answers,
 #   3. the mutation campaign (`harness mutate`, local backend): every seeded bug must be caught by
-#      a shipped scenario; one surviving mutant fails CI. Measured ~10 min on this (shared) machine,
+#      a shipped scenario; one surviving mutant fails CI. Measured ~8 min (487-504 s) on this (shared) machine,
 #      see docs/mutants.md; capped at 25 min (MUTATE_TIMEOUT_S), 180 s per run,
 #   (the benchmark's smoke run, `python -m benchmarks.run --quick`, is one of the pytest tests:
 #   tests/integration/test_benchmarks_quick.py; it asserts nothing about speed).
