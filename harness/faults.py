@@ -9,8 +9,9 @@ then fails it, and its end (a `for`) only records that there was nothing to undo
 
 Timing truth: a start record carries `requested` (when the schedule asked for it), `t` (when
 applying began), `effective` (when it took effect: the backend calls return once the process is
-gone, the toxic is in place, the primary is down) and `late` (effective more than `late_after`
-seconds after requested); its end record's `t` is when it ended.
+gone, the toxic is in place, the primary is down; for a graceful SIGTERM stop, the signal, with
+the time until the process exited in `detail.stopped_s`) and `late` (effective more than
+`late_after` seconds after requested); its end record's `t` is when it ended.
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ def pick_live_leader(found: tuple[str, float] | None, running: Sequence[str], *,
     return worker if age <= fresh_s and worker in running else None
 
 
+def _graceful(event: Any) -> bool:
+    """A SIGTERM stop (terminate, restart, kill with signal TERM, redis_restart with aof): the
+    backend call returns when the process has exited, after its running tasks (or, for Redis,
+    after its replica caught up, clients paused meanwhile); the fault took effect at the signal."""
+    if event.fault in ("terminate", "restart"):
+        return True
+    if event.fault == "redis_restart":
+        return bool(event.params.get("aof", True))
+    return event.fault == "kill" and SIGNAL_ACTIONS.get(str(event.params.get("signal", "KILL")).upper()) == "terminate"
+
+
 @dataclass
 class Applied:
     """What one started fault did, so that its end undoes exactly that."""
@@ -88,6 +100,7 @@ class Nemesis:
         self.leader_wait = leader_wait
         self.late_after = late_after
         self.failed: set[str] = set()   # ids whose start failed: their end undoes nothing
+        self.started: set[str] = set()  # ids of every start event applied (or attempted)
         self.ledger = ledger
         self.record = record
         self.clock = clock
@@ -110,6 +123,7 @@ class Nemesis:
                          timing={"requested": requested, "effective": t})
             return
         if event.phase == "start":
+            self.started.add(event.id)
             self._start(event, requested)
         else:
             self._end(event.id, event, requested)
@@ -120,6 +134,12 @@ class Nemesis:
         if event.target == "leader":
             return [self._live_leader(detail)]
         return [event.target] if event.target else []
+
+    def missed(self, event: Any, *, requested: float, why: str) -> None:
+        """Record a scheduled fault that was never applied as a failed one (faults_applied)."""
+        self.errors.append(f"{event.id} {event.fault} {event.target}: not applied: {why}")
+        self._record(event, "start", [], {"params": dict(event.params), "error": f"not applied: {why}"},
+                     t=self.clock(), timing={"requested": requested})
 
     def _live_leader(self, detail: dict[str, Any]) -> str:
         """The live leader, waiting up to leader_wait for an election; the wait is recorded."""
@@ -137,7 +157,7 @@ class Nemesis:
         t = self.clock()
         targets: list[str] = []
         detail: dict[str, Any] = {"params": dict(event.params)}
-        if event.idle_ok:
+        if getattr(event, "idle_ok", False):  # events built outside the schedule may lack it
             detail["idle_ok"] = True
         effective: float | None = None
         try:
@@ -147,8 +167,12 @@ class Nemesis:
             applied = Applied(event.fault, targets)
             with self._lock:
                 self.open[event.id] = applied
+            signalled = self.clock()
             detail.update(self._do(event, applied))
             effective = detail.pop("_effective", None) or self.clock()
+            if _graceful(event):  # it takes effect at the SIGTERM (stop claiming, hand back);
+                detail["stopped_s"] = round(effective - signalled, 3)  # the exit waits for tasks
+                effective = signalled
         except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
             detail.pop("_effective", None)
             detail["error"] = f"{exc.__class__.__name__}: {exc}"
@@ -186,12 +210,20 @@ class Nemesis:
             new = b.redis_failover(on_down=lambda: down.append(self.clock()))
             return {"new_primary": new, **({"_effective": down[0]} if down else {})}
         elif fault == "redis_restart":
-            b.redis_restart(aof=bool(params.get("aof", True)))
+            stopped: list[float] = []   # the moment the primary is down, before it is back
+            b.redis_restart(aof=bool(params.get("aof", True)), on_down=lambda: stopped.append(self.clock()))
+            return {"_effective": stopped[0]} if stopped else {}
         else:
             raise ValueError(f"fault {fault!r} is not known to the nemesis")
         return {}
 
-    def _undo(self, applied: Applied) -> None:
+    def _cut_off(self, node: str) -> list[str]:
+        """Open network faults on the node: a worker restarted behind one cannot register
+        until the heal, so waiting for it would stall the timeline."""
+        with self._lock:
+            return [fid for fid, a in self.open.items() if a.fault in NETWORK_FAULTS and node in a.targets]
+
+    def _undo(self, applied: Applied, detail: dict[str, Any]) -> None:
         b = self.backend
         if applied.fault in NETWORK_FAULTS:
             for handle in applied.toxics:
@@ -202,7 +234,10 @@ class Nemesis:
         elif applied.fault in ("kill", "terminate"):
             for node in applied.targets:
                 if node not in b.workers():
-                    b.start_node(node)
+                    cut = self._cut_off(node)
+                    b.start_node(node, wait=not cut)
+                    if cut:
+                        detail["not_ready"] = f"{node} started; its link is cut by {', '.join(cut)}"
 
     def _end(self, fault_id: str, event: Any | None, requested: float | None = None) -> None:
         with self._lock:
@@ -216,7 +251,7 @@ class Nemesis:
         detail: dict[str, Any] = {}
         t = self.clock()
         try:
-            self._undo(applied)
+            self._undo(applied, detail)
             self.ledger.write("healed", id=fault_id)
         except Exception as exc:  # noqa: BLE001
             detail["error"] = f"{exc.__class__.__name__}: {exc}"

@@ -49,7 +49,7 @@ from harness.runinfo import (
     restore_signals,
     steady_state,
 )
-from harness.scenario import Scenario, worker_names
+from harness.scenario import LOAD_FAULTS, Scenario, worker_names
 from harness.schedule import ScheduleError, build_schedule
 from system.keys import Keys
 
@@ -177,6 +177,10 @@ class Run:
             self._tick(schedule.horizon)
             timeline.join(timeout=0.5)
         self.problems += self.load.errors
+        for event in schedule.starts():
+            if event.id not in self.nemesis.started and event.fault not in LOAD_FAULTS:
+                self.nemesis.missed(event, requested=start + event.t,
+                                    why="the timeline stopped before its time")
         for error in self.nemesis.errors:
             self.opts.say(f"warning: fault not applied: {error}")
 
@@ -228,7 +232,7 @@ class Run:
             while time.monotonic() < deadline:
                 quiet = quiet + 1 if idle(self.recorder.last) else 0
                 if quiet >= 3:
-                    stuck = _running_ids(client)
+                    stuck = running_ids(client)
                     if not stuck:
                         return True
                 self._tick(self.scenario.drain.timeout)
@@ -305,7 +309,7 @@ class Run:
             shutil.copy2(log, dest / log.name)
 
 
-def _running_ids(client: GatewayClient) -> list[str]:
+def running_ids(client: GatewayClient) -> list[str]:
     """Ids of tasks whose record says `running` (asked once the leases are empty, so none of
     them holds a lease); unknown (gateway error) counts as none, the checks still judge them."""
     try:

@@ -13,6 +13,7 @@ The harness reads Redis directly at the containers' bridge addresses (Linux host
 
 from __future__ import annotations
 
+import socket
 import tempfile
 import threading
 import time
@@ -61,6 +62,7 @@ class DockerBackend(ProxiedNetwork):
         self.password = DEFAULT_PASSWORD
         self.primary_service = "redis"
         self.grace = 15
+        self._verified_primary: str | None = None  # checked by ready_for_faults, for the first failover
 
     def capabilities(self) -> frozenset[str]:
         return DOCKER_CAPABILITIES
@@ -216,7 +218,7 @@ class DockerBackend(ProxiedNetwork):
         self._container(node).restart(timeout=self.grace)
         self._wait_ready(node, since=since)
 
-    def start_node(self, node: str) -> None:
+    def start_node(self, node: str, *, wait: bool = True) -> None:
         c = self._container(node)
         c.reload()
         since = time.time()
@@ -225,7 +227,8 @@ class DockerBackend(ProxiedNetwork):
             since = 0.0  # the same process goes on: its registration is its own
         elif c.status != "running":
             c.start()
-        self._wait_ready(node, since=since)
+        if wait:
+            self._wait_ready(node, since=since)
 
     def scale(self, n: int) -> tuple[list[str], list[str]]:
         from harness.schedule import scale_plan
@@ -308,6 +311,18 @@ class DockerBackend(ProxiedNetwork):
                 return False
         return True
 
+    @staticmethod
+    def _wait_unreachable(host: str, port: int = 6379) -> None:
+        """Poll until nothing accepts connections at host:port (10 s at most). A plain TCP
+        connect: redis-py's retries would hide the moment for seconds."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.02)
+
     def ready_for_faults(self, faults: frozenset[str]) -> None:
         """Preconditions of the scenario's faults, reached in the steady-state phase (before
         the load starts), so a fault hits at its scheduled time: for redis_failover, every
@@ -319,16 +334,27 @@ class DockerBackend(ProxiedNetwork):
                            what="every Sentinel to see a good replica (redis_failover precondition)")
             except ProcessError as exc:
                 raise BackendError(str(exc)) from exc
+            self._verified_primary = old
 
     def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
-        old = self._sentinel_primary() or self.primary_service
-        wait_until(lambda: self._sentinels_ready(old), timeout=30,
-                   what="every Sentinel to see a good replica before the primary is killed")
+        # The first failover uses the primary verified in the steady-state phase; a later one
+        # checks again (the old primary must have rejoined as a good replica first).
+        old = self._verified_primary or self._sentinel_primary() or self.primary_service
+        if self._verified_primary is None:
+            wait_until(lambda: self._sentinels_ready(old), timeout=30,
+                       what="every Sentinel to see a good replica before the primary is killed")
+        self._verified_primary = None
         primary = self.client.containers.get(f"{self.project}-{old}-1")
-        primary.kill(signal="SIGKILL")
-        self._wait_gone(primary, old)
+        address = self._ip(f"{old}-1")
+        # `docker kill` returns ~0.5 s after the process died; the primary is gone when its
+        # port stops answering, so that is the effective time.
+        killer = threading.Thread(target=primary.kill, kwargs={"signal": "SIGKILL"}, daemon=True)
+        killer.start()
+        self._wait_unreachable(address)
         if on_down is not None:
             on_down()
+        killer.join(timeout=30)
+        self._wait_gone(primary, old)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             new = self._sentinel_primary()
@@ -343,14 +369,17 @@ class DockerBackend(ProxiedNetwork):
             time.sleep(0.2)
         raise BackendError(f"no Sentinel failover within 60s after killing {old}")
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         service = self._sentinel_primary() or self.primary_service
         c = self.client.containers.get(f"{self.project}-{service}-1")
         if aof:
-            c.restart(timeout=10)
-            return
-        c.exec_run(["sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"])
-        c.kill(signal="SIGKILL")
+            c.stop(timeout=10)
+        else:
+            c.exec_run(["sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"])
+            c.kill(signal="SIGKILL")
+            self._wait_gone(c, service)
+        if on_down is not None:
+            on_down()
         c.start()
 
     def redis_start_stopped(self) -> list[str]:

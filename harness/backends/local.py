@@ -147,7 +147,7 @@ class LocalBackend(ProxiedNetwork):
             proxy = self.tp.create_proxy(name, upstream=upstream)
         return int(proxy.listen.rsplit(":", 1)[1])
 
-    def start_node(self, node: str) -> None:
+    def start_node(self, node: str, *, wait: bool = True) -> None:
         if self.nodes.get(node) is not None and self.nodes[node].alive():  # type: ignore[union-attr]
             raise BackendError(f"{node} is already running; kill or terminate it first")
         module = "system.gateway" if node == "gateway" else "system.worker"
@@ -156,6 +156,8 @@ class LocalBackend(ProxiedNetwork):
         self.nodes[node] = child
         if node != "gateway":
             self.highest = max(self.highest, _number(node))
+        if not wait:
+            return
         try:
             wait_until(lambda: self._ready(node, child), timeout=self.ready_timeout,
                        what=f"{node} to become ready")
@@ -253,10 +255,12 @@ class LocalBackend(ProxiedNetwork):
             self.tp.set_upstream(proxy, address)
         return address
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         assert self.redis is not None
         node = self.redis.nodes[self.redis.primary]
         self.redis.stop_node(node.name, kill=not aof)
+        if on_down is not None:
+            on_down()
         if not aof:
             for path in node.dir.iterdir():
                 shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -99,16 +99,16 @@ def results_correct(view: RunView, params: Mapping[str, Any]) -> CheckResult:
 
 
 def _succeeding_attempt(task: TaskRecord) -> tuple[float | None, float | None]:
-    """(start, finish) epoch of the attempt whose success was applied: its `started` event
-    (a thread started it) if recorded, else its `claimed` event (the lease began, which is no
-    later), and its `succeeded` event."""
+    """(start, finish) epoch of the attempt whose success was applied: its `claimed` event
+    (same token) and its `succeeded` event. The claim is never later than the handler's start,
+    so this span is a lower bound that cannot raise a false alarm; a `started` event (a thread
+    took it), where recorded, may be written later than the thread really started, so it is not
+    used. The handler's own `elapsed_ms` is the tight figure."""
     done = task.first("succeeded")
     if done is None:
         return None, task.finished_at
     same = [e for e in task.events if e.token == done.token and e.t <= done.t]
-    start = next((e.t for e in same if e.event == "started"), None)
-    if start is None:
-        start = next((e.t for e in reversed(same) if e.event == "claimed"), task.started_at)
+    start = next((e.t for e in reversed(same) if e.event == "claimed"), task.started_at)
     return start, done.t
 
 

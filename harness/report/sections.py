@@ -33,6 +33,9 @@ CHECK_FIGURES = (
     ("dead", ("queues", "gantt")),
     ("leader", ("workers",)),
     ("steady", ("workers", "throughput")),
+    ("results_correct", ("gantt",)),
+    ("run_time", ("gantt",)),
+    ("faults_", ("faults", "gantt")),
 )
 FIGURE_TITLES = {"throughput": "throughput", "queues": "queue depth", "workers": "workers & leader",
                  "latency": "latency", "redis": "Redis", "worker-rate": "per-worker rate",

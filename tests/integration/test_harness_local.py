@@ -153,3 +153,24 @@ def test_a_fault_that_could_not_be_applied_fails_the_run(tmp_path: Path) -> None
     ends = [r for r in read_history(run_dir / "history.jsonl") if isinstance(r, FaultRecord) and r.phase == "end"]
     assert [e.detail.get("skipped") for e in ends if e.id == "f2"] == ["the start failed; nothing to undo"]
     assert_nothing_left(run_dir / "ledger.jsonl")
+
+
+def test_a_worker_restarted_behind_a_partition_registers_after_the_heal(tmp_path: Path) -> None:
+    """The issue's timeline: partition worker-1 for 6 s at 3 s, kill it for 2 s at 4 s. Its
+    restart at 6 s cannot register before the heal at 9 s: the nemesis starts it without
+    waiting (recorded), the heal comes on time, and the new process registers afterwards."""
+    sc = scenario("restart-behind-partition", [
+        {"at": "3s", "fault": "partition", "target": "worker-1", "for": "6s"},
+        {"at": "4s", "fault": "kill", "target": "worker-1", "for": "2s"}], duration="11s")
+    result, run_dir = run(tmp_path, sc)
+    assert result.error is None, result.error
+    faults = [r for r in read_history(run_dir / "history.jsonl") if isinstance(r, FaultRecord)]
+    kill_end = next(f for f in faults if f.fault == "kill" and f.phase == "end")
+    assert "its link is cut by f1" in kill_end.detail["not_ready"]
+    heal = next(f for f in faults if f.fault == "partition" and f.phase == "end")
+    assert heal.requested is not None and heal.t - heal.requested < 1.0   # not stalled
+    tasks = [json.loads(line) for line in (run_dir / "tasks.jsonl").read_text().splitlines()]
+    after = [e for t in tasks for e in t["events"] if e.get("worker") == "worker-1" and e["event"] == "claimed"
+             and e["t"] - json.loads((run_dir / "results.json").read_text())["meta"]["start_wall"] > heal.t]
+    assert after, "the restarted worker-1 never took work after the heal"
+    assert result.exit_code == 0, [c.to_dict() for c in result.checks if c.passed is not True]

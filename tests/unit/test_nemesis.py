@@ -29,9 +29,17 @@ class CallLog:
     def workers(self):
         return [w for w in ("worker-1", "worker-2", "worker-3") if w not in self.dead]
 
-    def start_node(self, node):
-        self.calls.append(("start_node", node))
+    def start_node(self, node, *, wait=True):
+        self.calls.append(("start_node", node, wait))
         self.dead.discard(node)
+
+    def add_toxic(self, node, *, type, stream, attributes, toxicity=1.0, name=None):
+        from harness.backends.base import ToxicHandle
+        self.calls.append(("toxic", node, stream))
+        return ToxicHandle(f"redis-{node}", name)
+
+    def remove_toxic(self, handle):
+        self.calls.append(("untoxic", handle.proxy))
 
     def redis_failover(self, *, on_down=None):
         self.calls.append(("failover",))
@@ -127,3 +135,41 @@ def test_pick_live_leader_skips_a_dead_or_frozen_leader():
     assert pick_live_leader(("worker-2", 4.0), running, fresh_s=2.0) is None      # frozen: stale heartbeat
     assert pick_live_leader(("worker-2", float("inf")), running, fresh_s=2.0) is None  # no registration
     assert pick_live_leader(None, running, fresh_s=2.0) is None
+
+
+def test_a_graceful_stop_takes_effect_at_the_signal(ledger):
+    class Slow(CallLog):
+        def terminate(self, node):
+            self.calls.append(("terminate", node))
+            self.clock[0] += 1.2          # the worker finishes its running tasks, then exits
+
+    n, records, clock = make(ledger, Slow())
+    clock[0] = 4.0
+    n.apply(start("f1", "terminate", "worker-1", 4.0), requested=4.0)
+    (rec,) = records
+    assert rec.effective == 4.0 and rec.late is False and rec.detail["stopped_s"] == 1.2
+
+
+def test_a_worker_restarted_behind_a_partition_is_not_waited_for(ledger):
+    """Partition worker-1 for 6 s at 3 s, kill it for 2 s at 4 s: at 6 s it is started again but
+    cannot register until the heal at 9 s; waiting for it would stall every later event."""
+    backend = CallLog()
+    n, records, clock = make(ledger, backend)
+    n.apply(start("f1", "partition", "worker-1", 3.0, duration=6.0, direction="both"), requested=3.0)
+    n.apply(start("f2", "kill", "worker-1", 4.0, duration=2.0), requested=4.0)
+    n.apply(end("f2", "kill", "worker-1", 6.0), requested=6.0)
+    assert ("start_node", "worker-1", False) in backend.calls
+    assert "its link is cut by f1" in records[-1].detail["not_ready"]
+    n.apply(end("f1", "partition", "worker-1", 9.0), requested=9.0)
+    n.apply(start("f3", "kill", "worker-1", 10.0, duration=1.0), requested=10.0)
+    n.apply(end("f3", "kill", "worker-1", 11.0), requested=11.0)
+    assert backend.calls[-1] == ("start_node", "worker-1", True)   # nothing cuts it now
+
+
+def test_a_scheduled_fault_never_applied_is_recorded_as_failed(ledger):
+    from harness.checks.base import build_view
+    from harness.checks.faultchecks import faults_applied
+    n, records, _ = make(ledger, CallLog())
+    n.missed(start("f4", "kill", "worker-2", 30.0), requested=30.0, why="the timeline stopped before its time")
+    r = faults_applied(build_view(records, [], wall_start=0.0), {})
+    assert r.passed is False and "not applied: the timeline stopped" in r.explanation
