@@ -106,7 +106,7 @@ def _flood(p: r.Problems, node: Any, path: str) -> Flood | None:
 
 
 _LOAD_KEYS = ("rate", "count", "duration", "tasks", "priorities", "bursts", "flood", "batch", "clients",
-              "submit_timeout")
+              "submit_timeout", "resend", "cancel")
 
 
 def load_section(p: r.Problems, node: Any, path: str = "load") -> Load | None:
@@ -135,11 +135,13 @@ def load_section(p: r.Problems, node: Any, path: str = "load") -> Load | None:
     batch = r.integer(p, node["batch"], r.join(path, "batch"), low=1, high=1000) if "batch" in node else None
     clients = r.integer(p, node.get("clients", 4), r.join(path, "clients"), low=1, high=256)
     timeout = r.duration(p, node.get("submit_timeout", "2s"), r.join(path, "submit_timeout"), positive=True)
-    parts = [duration, priorities, clients, timeout, *tasks, *bursts]
+    resend, cancel = (r.number(p, node.get(k, 0), r.join(path, k), low=0, high=1) for k in ("resend", "cancel"))
+    parts = [duration, priorities, clients, timeout, resend, cancel, *tasks, *bursts]
     if any(x is None for x in parts) or ("flood" in node and flood is None):
         return None
     return Load(rate, count, duration or 0.0, tuple(t for t in tasks if t), priorities or PriorityMix(),
-                tuple(b for b in bursts if b), flood, batch, clients or 4, timeout or 2.0)
+                tuple(b for b in bursts if b), flood, batch, clients or 4, timeout or 2.0,
+                float(resend or 0.0), float(cancel or 0.0))
 
 
 def _timing(p: r.Problems, node: dict, path: str) -> Timing | None:

@@ -1,4 +1,4 @@
-"""`harness`: run, validate, list, report, compare, cleanup. Parses arguments and calls library functions.
+"""`harness`: run, validate, list, report, compare, cleanup, mutate. Parses arguments and calls library functions.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 bad scenario file or usage, 3 the system
 could not be brought up or torn down (130 when interrupted; teardown has still run).
@@ -70,6 +70,17 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", type=Path)
     cln = sub.add_parser("cleanup", help="undo what killed or --keep-up runs left behind")
     cln.add_argument("--state-dir", type=Path)
+    mut = sub.add_parser("mutate", help="mutation campaign: seed known bugs into a copy of system/ and "
+                                        "check the shipped scenarios catch them (local backend)")
+    mut.add_argument("--mutant", action="append", default=[], metavar="NAME",
+                     help="only this mutant (repeatable); see --list")
+    mut.add_argument("--full", action="store_true",
+                     help="run every shipped scenario against every mutant (default: its suspects, "
+                          "cheapest first, stopping at the first catch)")
+    mut.add_argument("--out", type=Path, help="output directory (default reports/mutate/<time>/)")
+    mut.add_argument("--budget", type=float, default=240.0, metavar="SECONDS",
+                     help="wall time allowed per run before it is stopped (default 240)")
+    mut.add_argument("--list", action="store_true", help="print the mutant table and exit")
     return p
 
 
@@ -296,10 +307,15 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return EXIT_SYSTEM if problems else EXIT_PASS
 
 
+def cmd_mutate(args: argparse.Namespace) -> int:
+    from harness.mutate.cli import mutate
+    return mutate(args, console)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
-               "report": cmd_report, "compare": cmd_compare, "cleanup": cmd_cleanup}[args.command]
+    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "report": cmd_report,
+               "compare": cmd_compare, "cleanup": cmd_cleanup, "mutate": cmd_mutate}[args.command]
     return handler(args)
 
 

@@ -93,6 +93,13 @@ class GatewayClient:
         except ValueError:
             return resp.status_code, None
 
+    def cancel(self, task_id: str) -> int | None:
+        """DELETE /tasks/<id>: 200 cancelled, 409 already started; None when it got no answer."""
+        try:
+            return self.session.delete(f"{self.base_url}/tasks/{task_id}", timeout=self.timeout).status_code
+        except requests.RequestException:
+            return None
+
     def health(self) -> tuple[int, Any]:
         return self.get_json("/health")
 

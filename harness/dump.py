@@ -50,6 +50,10 @@ def _load(load: Load) -> dict[str, Any]:
         out["batch"] = load.batch
     out["clients"] = load.clients
     out["submit_timeout"] = d(load.submit_timeout)
+    if load.resend:
+        out["resend"] = load.resend
+    if load.cancel:
+        out["cancel"] = load.cancel
     return out
 
 

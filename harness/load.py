@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from harness.client import Outcome, auth_headers
+from harness.client import GatewayClient, Outcome, auth_headers
 from harness.history import SubmitRecord
 from harness.http_pool import KeepAlivePool
 
@@ -215,6 +215,32 @@ class LoadGenerator:
                                      priority=planned.priority, outcome=out.outcome, id=out.id,
                                      error=out.error))
             self.counters.add(out.outcome)
+        for planned, key, out in zip(chunk, keys, outcomes, strict=False):
+            if planned.resend or planned.cancel:
+                await self._follow_up(post, planned, key, out)
+
+    async def _follow_up(self, post: Post, planned: Any, key: str, first: Outcome) -> None:
+        """A planned re-send (same key: the system must answer with the same task, not a new one)
+        and a planned cancel of an accepted task (200 while it is still queued, else 409)."""
+        if planned.resend:
+            t = self.clock()
+            try:
+                [again] = await self._post(post, [planned], [key])
+            except Exception as exc:  # noqa: BLE001 - as for the first send: outcome unknown
+                again = Outcome("info", error=f"{exc.__class__.__name__}: {exc}"[:300])
+            self.record(SubmitRecord(t=t, t_done=self.clock(), key=key, type=planned.type,
+                                     priority=planned.priority, outcome=again.outcome, id=again.id,
+                                     error=again.error))
+            self.counters.add(again.outcome)
+        if planned.cancel and first.outcome == "ok" and first.id:
+            await asyncio.to_thread(self._cancel, first.id)
+
+    def _cancel(self, task_id: str) -> None:
+        client = GatewayClient(self.gateway_url, timeout=self.timeout, token=self.token)
+        try:
+            client.cancel(task_id)
+        finally:
+            client.close()
 
     async def _post(self, post: Post, chunk: list[Any], keys: list[str]) -> list[Outcome]:
         if len(chunk) == 1:

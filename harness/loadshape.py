@@ -31,6 +31,8 @@ class PlannedSubmit:
     timeout: float | None = None
     tag: str = "base"             # base | burst | flood | poison
     fault_id: str = ""            # the schedule event that caused it (bursts, floods, poison)
+    resend: bool = False          # send it again with the same key (a client retry after a lost reply)
+    cancel: bool = False          # cancel it (DELETE /tasks/<id>) right after it was accepted
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "data": self.data, "priority": self.priority}
@@ -102,5 +104,9 @@ def plan_submits(scenario: Scenario, schedule: Schedule, *, seed: int) -> tuple[
             for _ in range(params["count"]):
                 add(event.t, task, params.get("priority", "normal"), "poison", event.id)
     raw.sort(key=lambda item: item[0])
-    return tuple(PlannedSubmit(round(t, 6), i, m.type, m.data, prio, m.max_retries, m.timeout, tag, fid)
+    # own generators: plans of scenarios without resend/cancel stay exactly what they were
+    resend_rng, cancel_rng = random.Random(f"{seed}:resend"), random.Random(f"{seed}:cancel")
+    return tuple(PlannedSubmit(round(t, 6), i, m.type, m.data, prio, m.max_retries, m.timeout, tag, fid,
+                               load.resend > 0 and resend_rng.random() < load.resend,
+                               load.cancel > 0 and cancel_rng.random() < load.cancel)
                  for i, (t, m, prio, tag, fid) in enumerate(raw))

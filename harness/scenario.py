@@ -199,6 +199,8 @@ class Load:
     batch: int | None = None        # submit through POST /tasks/batch in groups of this size
     clients: int = 4                # concurrent HTTP clients of the load generator
     submit_timeout: float = 2.0     # seconds; a submit slower than this is recorded as `info`
+    resend: float = 0.0             # fraction of submits sent twice with the same Idempotency-Key
+    cancel: float = 0.0             # fraction of accepted submits cancelled (DELETE) right after
 
 
 @dataclass(frozen=True, slots=True)

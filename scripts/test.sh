@@ -5,6 +5,9 @@
 #      elsewhere they skip unless CI=true, where a missing engine is a failure),
 #   2. the chaos regression suite: every shipped scenario on the local backend, and on the
 #      Docker backend when an engine answers (but those pinned to `backend: local`),
+#   3. the mutation campaign (`harness mutate`, local backend): every seeded bug must be caught by
+#      a shipped scenario; one surviving mutant fails CI. Measured ~8 min (487-504 s) on this (shared) machine,
+#      see docs/mutants.md; capped at 25 min (MUTATE_TIMEOUT_S), 180 s per run,
 #   (the benchmark's smoke run, `python -m benchmarks.run --quick`, is one of the pytest tests:
 #   tests/integration/test_benchmarks_quick.py; it asserts nothing about speed).
 # Extra arguments go to pytest.
@@ -26,6 +29,8 @@ if docker info >/dev/null 2>&1; then
 elif [ "${CI:-}" = "true" ]; then
   failed+=("docker chaos suite: no Docker engine answers")
 fi
+run timeout --signal=TERM --kill-after=120 "${MUTATE_TIMEOUT_S:-1500}" \
+  python3 -m harness mutate --out "$out/mutate" --budget 180
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then

@@ -47,6 +47,22 @@ from system.keys import Keys
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CAPABILITIES = ALL_FAULTS | service_faults("local")
 
+SYSTEM_ROOT_ENV = "HARNESS_SYSTEM_ROOT"
+
+
+def system_root() -> Path:
+    """Where the spawned gateway and workers import `system` from: $HARNESS_SYSTEM_ROOT (a
+    directory holding a `system/` package, e.g. a mutated copy made by `harness mutate`), else
+    this checkout. Read per spawn, so one process can run several copies one after another."""
+    override = os.environ.get(SYSTEM_ROOT_ENV, "")
+    if not override:
+        return PROJECT_ROOT
+    root = Path(override).resolve()
+    if not (root / "system" / "__init__.py").is_file():
+        raise BackendError(f"{SYSTEM_ROOT_ENV}={override} holds no system/ package; point it at "
+                           "a directory containing system/__init__.py or unset it")
+    return root
+
 
 class LocalBackend(ProxiedNetwork):
     name = "local"
@@ -136,7 +152,7 @@ class LocalBackend(ProxiedNetwork):
             env.update(GATEWAY_API_TOKEN="", GATEWAY_API_TOKEN_FILE=str(self.token_file))
         else:
             env["WORKER_ID"] = node
-        paths = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH", "")])]
+        paths = [str(system_root()), *filter(None, [os.environ.get("PYTHONPATH", "")])]
         if node in self.skews:
             env.update(faketime_env(self.skews[node]))
             paths.insert(0, str(sleep_shim(self.work)))
@@ -158,7 +174,7 @@ class LocalBackend(ProxiedNetwork):
             raise BackendError(f"{node} is already running; kill or terminate it first")
         module = "system.gateway" if node == "gateway" else "system.worker"
         child = self.sup.spawn(node, [self.python, "-m", module],
-                               env=self._env(node, self._proxy_port(node)), cwd=PROJECT_ROOT)
+                               env=self._env(node, self._proxy_port(node)), cwd=system_root())
         self.nodes[node] = child
         if node != "gateway":
             self.highest = max(self.highest, _number(node))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import faultchecks, liveness, queue, results, timing
+from harness.checks import discovery, faultchecks, liveness, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -68,6 +68,10 @@ CHECKS: Mapping[str, CheckDef] = _table(
              defaults={"stuck": 5.0, "settle": 1.0, "after": "end"},
              doc="after the last fault ends, no worker holds work (or sees it queued) for `stuck` "
                  "without acknowledging any, and no loop in its heartbeat is silent longer"),
+    CheckDef("deregistered_within", discovery.deregistered_within, {"within": "duration"}, "within",
+             defaults={"within": 1.0},
+             doc="each worker stopped with SIGTERM leaves the sampled live workers within this time of "
+                 "exiting (it deregistered; it did not wait for its registration TTL)"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )

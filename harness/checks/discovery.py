@@ -1,0 +1,58 @@
+"""Discovery: a worker stopped gracefully (SIGTERM) deregisters on its way out, so the live
+workers the recorder samples (registered, registration not expired) drop at once, not a
+registration TTL later. Pure over the history's fault and sample records.
+
+Public: deregistered_within(view, params) -> CheckResult.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.checks.base import CheckResult, RunView
+from harness.history import FaultRecord, SampleRecord
+
+
+def _drop_time(samples: list[SampleRecord], fault: FaultRecord) -> float | None:
+    """When the sampled live-worker count first fell below its value just before the fault."""
+    before = [s for s in samples if s.t <= fault.t]
+    if not before:
+        return None
+    n0 = before[-1].workers
+    return next((s.t for s in samples if s.t > fault.t and s.workers < n0), None)
+
+
+def _exited(fault: FaultRecord) -> float:
+    """When the stopped process was gone: the effective time, else the start of the stop plus the
+    time the stop took (SIGTERM, then the worker's grace), else the start."""
+    if fault.effective is not None:
+        return fault.effective
+    took = fault.detail.get("took_s")
+    return fault.t + float(took) if isinstance(took, (int, float)) else fault.t
+
+
+def deregistered_within(view: RunView, params: Mapping[str, Any]) -> CheckResult:
+    within = float(params.get("within", 1.0))
+    stops = [f for f in view.faults if f.phase == "start" and f.fault == "terminate"
+             and not f.detail.get("error")]
+    expected = f"live workers drop within {within:g}s of each SIGTERM'd worker exiting"
+    if not stops:
+        return CheckResult("deregistered_within", None, None, expected,
+                           "no terminate fault in this run: nothing to judge")
+    samples = sorted(view.samples, key=lambda s: s.t)
+    observed: dict[str, float | None] = {}
+    late = []
+    for f in stops:
+        drop = _drop_time(samples, f)
+        exited = _exited(f)
+        delay = None if drop is None else round(max(0.0, drop - exited), 3)
+        observed[f"{f.id} {f.target}"] = delay
+        if delay is None or delay > within:
+            late.append(f"{f.target} at {f.t:.1f}s: " + ("still listed at the end of the run" if delay is None
+                                                         else f"listed {delay:.1f}s after it exited"))
+    if late:
+        return CheckResult("deregistered_within", False, observed, expected,
+                           "a gracefully stopped worker did not deregister: " + "; ".join(late))
+    return CheckResult("deregistered_within", True, observed, expected,
+                       f"all {len(stops)} terminated worker(s) left the live list within {within:g}s")
