@@ -146,7 +146,7 @@ def test_local_backend_honours_the_system_root_override(tmp_path: Path, monkeypa
     monkeypatch.setenv(local.SYSTEM_ROOT_ENV, str(root))
     assert local.system_root() == root.resolve()
     backend = object.__new__(local.LocalBackend)
-    backend.spec, backend.gateway_port = SystemSpec(), 5000
+    backend.spec, backend.gateway_port, backend.skews = SystemSpec(), 5000, {}
     assert backend._env("worker-1", 1234)["PYTHONPATH"].split(":")[0] == str(root.resolve())
     monkeypatch.setenv(local.SYSTEM_ROOT_ENV, str(tmp_path / "empty"))
     with pytest.raises(BackendError, match="holds no system/ package"):
