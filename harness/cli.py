@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline-threshold", type=float, metavar="FRACTION",
                      help="regression beyond this fraction fails a check (default: the scenario's "
                           "baseline.threshold, else 0.20 = 20 %%)")
+    run.add_argument("--late-after", type=float, default=0.5, metavar="SECONDS",
+                     help="flag a fault (results.json late_faults, the report) that took effect more "
+                          "than this after its scheduled time (default 0.5)")
     cmp = sub.add_parser("compare", help="side-by-side page of two runs")
     cmp.add_argument("run_a", type=Path)
     cmp.add_argument("run_b", type=Path)
@@ -201,6 +204,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.baseline_threshold is not None and not 0 <= args.baseline_threshold < 10:
         errors.append(f"--baseline-threshold {args.baseline_threshold:g} is out of range; "
                       "give a fraction such as 0.2 for 20 %")
+    if not 0 < args.late_after <= 60:
+        errors.append(f"--late-after {args.late_after:g} is out of range; give seconds such as 0.5")
     baselines, baseline_errors = _baselines(args.baseline, scenarios)
     errors += baseline_errors
     if errors:
@@ -214,7 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                               keep_up=args.keep_up, state_dir=args.state_dir,
                               baseline=baselines.get(s.name),
                               baseline_threshold=_threshold(args.baseline_threshold, s),
-                              on_progress=display, say=_say)
+                              late_after=args.late_after, on_progress=display, say=_say)
             results.append(run_scenario(s, opts))
             display.close()
     except KeyboardInterrupt:

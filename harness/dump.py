@@ -73,6 +73,8 @@ def _entry(e: TimelineEntry) -> dict[str, Any]:
         out["for"] = d(e.duration)
     for key, value in e.params.items():
         out[key] = _task(value) if isinstance(value, TaskMix) else value
+    if e.idle_ok:
+        out["idle_ok"] = True
     return out
 
 

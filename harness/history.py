@@ -45,7 +45,15 @@ class FaultRecord:
     target: str
     id: str
     detail: Mapping[str, Any] = field(default_factory=dict)
+    requested: float | None = None  # start: when the schedule asked for it (t = when applying began)
+    effective: float | None = None  # start: when it took effect (process gone, toxic in place, ...)
+    late: bool | None = None        # start: effective later than the tolerance after `requested`
     kind: str = field(default="fault", init=False)
+
+    @property
+    def at(self) -> float:
+        """When the fault hit: its effective time, else (older runs, failed faults) `t`."""
+        return self.effective if self.effective is not None else self.t
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,8 @@ class SampleRecord:
     stats: Mapping[str, int] = field(default_factory=dict)
     memory: int | None = None
     ops_per_sec: float | None = None
+    # live worker -> its heartbeat's figures (harness.recorder.NODE_FIELDS), for no_wedged_workers
+    nodes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kind: str = field(default="sample", init=False)
 
 
@@ -102,6 +112,7 @@ class TaskRecord:
     events: tuple[TaskEvent, ...] = ()
     data: Any = None
     error: str | None = None
+    result: Any = None
 
     @property
     def final(self) -> bool:

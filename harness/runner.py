@@ -25,7 +25,7 @@ from harness.checks import CheckResult, results_document, run_checks
 from harness.cleanup import cleanup_leftovers
 from harness.client import GatewayClient
 from harness.dump import scenario_yaml
-from harness.faults import Nemesis
+from harness.faults import Nemesis, pick_live_leader
 from harness.history import (
     HistoryWriter,
     PhaseRecord,
@@ -49,7 +49,7 @@ from harness.runinfo import (
     restore_signals,
     steady_state,
 )
-from harness.scenario import Scenario, worker_names
+from harness.scenario import LOAD_FAULTS, Scenario, worker_names
 from harness.schedule import ScheduleError, build_schedule
 from system.keys import Keys
 
@@ -66,6 +66,7 @@ class RunOptions:
     state_dir: Path | None = None
     baseline: dict[str, Any] | None = None  # results.json of a run to compare key figures with
     baseline_threshold: float = 0.20
+    late_after: float = 0.5   # a fault effective later than this after its schedule is flagged late
     on_progress: Callable[[Progress], None] | None = None
     say: Callable[[str], None] = lambda _: None
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -140,6 +141,10 @@ class Run:
         problem = steady_state(endpoints.gateway_url, workers=spec.workers, timeout=30)
         if problem:
             raise SystemFailure(f"steady-state check failed before any fault: {problem}")
+        try:  # e.g. Sentinel's steady state: reached now, so faults hit at their scheduled time
+            self.backend.ready_for_faults(self.scenario.faults_used())
+        except BackendError as exc:
+            raise SystemFailure(f"steady-state check failed before any fault: {exc}") from exc
 
     def prepare(self) -> None:
         """The schedule and submit plan for this seed, before anything starts (ScheduleError:
@@ -155,7 +160,8 @@ class Run:
                                  keys=self.keys, record=self.history.write, clock=self.clock)
         self.recorder.start()
         self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.history.write,
-                               clock=self.clock, leader=self._leader)
+                               clock=self.clock, leader=self._leader, late_after=self.opts.late_after,
+                               leader_wait=self._leader_wait())
         load = self.scenario.load
         self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
                                   record=self.history.write, clock=self.clock,
@@ -171,6 +177,10 @@ class Run:
             self._tick(schedule.horizon)
             timeline.join(timeout=0.5)
         self.problems += self.load.errors
+        for event in schedule.starts():
+            if event.id not in self.nemesis.started and event.fault not in LOAD_FAULTS:
+                self.nemesis.missed(event, requested=start + event.t,
+                                    why="the timeline stopped before its time")
         for error in self.nemesis.errors:
             self.opts.say(f"warning: fault not applied: {error}")
 
@@ -180,14 +190,29 @@ class Run:
             while self.clock() < start + event.t:
                 if self.load.stop.wait(min(0.2, start + event.t - self.clock())):
                     return
-            self.nemesis.apply(event)
+            self.nemesis.apply(event, requested=start + event.t)
 
     def _tick(self, total: float) -> None:
         if self.opts.on_progress is not None:
             self.opts.on_progress(self.progress(total))
 
+    def _setting_ms(self, name: str) -> float:
+        """A system setting as the scenario overrides it, else its default (system/config.py)."""
+        from system.config import Settings
+        value = self.scenario.system.config.get(name)
+        return float(value) if value is not None else float(getattr(Settings(), name.lower()))
+
+    def _leader_wait(self) -> float:
+        """How long a `leader` target may wait for the next election: the dead leader's key
+        expires within LEADER_TTL_MS, a survivor takes it at its next REAPER_INTERVAL_MS tick."""
+        return (self._setting_ms("LEADER_TTL_MS") + self._setting_ms("REAPER_INTERVAL_MS")) / 1000 + 0.5
+
     def _leader(self) -> str | None:
-        return self.recorder.last.leader if self.recorder and self.recorder.last else None
+        """The live leader: named by the leader key, its process running, and its heartbeat
+        younger than two heartbeat intervals (a killed or frozen leader's key outlives it)."""
+        found = self.recorder.leader_now() if self.recorder is not None else None
+        return pick_live_leader(found, self.backend.workers(),
+                                fresh_s=2 * self._setting_ms("HEARTBEAT_INTERVAL_MS") / 1000)
 
     def heal(self) -> None:
         self.enter("heal")
@@ -195,17 +220,28 @@ class Run:
             self.problems += self.nemesis.heal_all()
 
     def drain(self) -> bool:
+        """Wait until nothing is queued, leased or delayed (3 samples in a row) and no task is
+        `running` without a lease (a record the queues cannot see); at the deadline, report
+        what is still not done as a problem."""
         self.enter("drain")
         assert self.recorder is not None
         deadline = time.monotonic() + self.scenario.drain.timeout
-        quiet = 0
-        while time.monotonic() < deadline:
-            quiet = quiet + 1 if idle(self.recorder.last) else 0
-            if quiet >= 3:
-                return True
-            self._tick(self.scenario.drain.timeout)
-            time.sleep(0.25)
-        self.problems.append(f"drain: not idle after {self.scenario.drain.timeout:g}s")
+        quiet, stuck = 0, []
+        client = GatewayClient(self.backend.endpoints().gateway_url, timeout=5)
+        try:
+            while time.monotonic() < deadline:
+                quiet = quiet + 1 if idle(self.recorder.last) else 0
+                if quiet >= 3:
+                    stuck = running_ids(client)
+                    if not stuck:
+                        return True
+                self._tick(self.scenario.drain.timeout)
+                time.sleep(0.25)
+        finally:
+            client.close()
+        what = (f"{len(stuck)} task(s) still running without a lease: {', '.join(stuck[:5])}"
+                if stuck else "not idle")
+        self.problems.append(f"drain: {what} after {self.scenario.drain.timeout:g}s")
         return False
 
     def readback_and_check(self) -> list[CheckResult]:
@@ -272,6 +308,16 @@ class Run:
         dest.mkdir(exist_ok=True)
         for log in src.glob("*.log"):
             shutil.copy2(log, dest / log.name)
+
+
+def running_ids(client: GatewayClient) -> list[str]:
+    """Ids of tasks whose record says `running` (asked once the leases are empty, so none of
+    them holds a lease); unknown (gateway error) counts as none, the checks still judge them."""
+    try:
+        status, body = client.get_json("/tasks?status=running&limit=50")
+    except Exception:  # noqa: BLE001 - the drain must end; no_lost_tasks sees unfinished tasks
+        return []
+    return [t["id"] for t in body.get("tasks", [])] if status == 200 and isinstance(body, dict) else []
 
 
 def run_scenario(scenario: Scenario, opts: RunOptions) -> RunResult:

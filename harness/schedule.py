@@ -40,6 +40,7 @@ class FaultEvent:
     params: Mapping[str, Any] = field(default_factory=frozen_map)
     entry: int = -1               # index in scenario.timeline; -1 for load.bursts / load.flood
     duration: float | None = None  # on starts with `for`
+    idle_ok: bool = False          # the entry's opt-out of faults_effective
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,7 @@ class _Simulation:
             add, remove = scale_plan(self.alive, params["workers"], highest=self.highest)
             params.update(add=list(add), remove=list(remove))
         event = FaultEvent(t, "start", entry.fault, target, f"f{self.next_id}", frozen_map(params),
-                           entry.index, entry.duration)
+                           entry.index, entry.duration, entry.idle_ok)
         self.next_id += 1
         self.events.append(event)
         self._apply(event, named=entry.target != "random-worker")

@@ -68,14 +68,26 @@ def recovery_time(sorted_times: Sequence[float], *, fault_t: float, window: floa
     a long window does not hide the end of a gap. It must fit before `end`, so the end of the
     work (rate falls to 0 because the queue is empty) is not mistaken for a fault that never
     healed. For a steady rate with a clean gap, the result is the length of the gap.
+
+    The comparison is of whole completion counts (a probe needs `needed` completions, rounded
+    to micro-units before the ceiling), not of float rates: with a probe of 5 / baseline
+    seconds the bar is exactly 4 completions, and comparing 4 / probe with 0.8 x baseline was
+    a coin toss of float rounding (two faults 0.7 ms apart measured 1.2 s and 4.3 s).
     """
-    baseline = rate_between(sorted_times, max(fault_t - window, start), fault_t)
-    probe = min(window, max(1.0, 5.0 / baseline), end - fault_t) if baseline > 0 else 0.0
+    lo = max(fault_t - window, start)
+    span = round(fault_t - lo, 6)
+    before = bisect.bisect_left(sorted_times, fault_t) - bisect.bisect_left(sorted_times, lo)
+    if span <= 0 or before == 0:
+        return None
+    baseline = before / span
+    probe = round(min(window, max(1.0, 5.0 / baseline), end - fault_t), 6)
     if probe <= 0:
         return None
+    needed = max(1, math.ceil(round(threshold * before * probe / span, 6)))
     x = fault_t
     while x + probe <= end + 1e-9:
-        if rate_between(sorted_times, x, x + probe) >= threshold * baseline:
+        got = bisect.bisect_left(sorted_times, x + probe) - bisect.bisect_left(sorted_times, x)
+        if got >= needed:
             # A probe that starts inside a clean gap of length g first passes at
             # x = fault_t + g - probe * (1 - threshold); add that back, so a gap measures as g.
             return 0.0 if x == fault_t else round(x - fault_t + probe * (1 - threshold), 6)

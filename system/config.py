@@ -37,6 +37,9 @@ class Settings:
     gateway_port: int = 5000
     gateway_workers: int = 2
     gateway_threads: int = 8
+    gateway_worker_class: str = "gevent"
+    gateway_connections: int = 2000
+    gateway_keepalive_s: int = 5
     worker_concurrency: int = 8
     worker_prefetch_ms: int = 20
     worker_id: str | None = None
@@ -55,6 +58,14 @@ class Settings:
     max_payload_bytes: int = 1024 * 1024
     max_batch: int = 1000
     result_ttl_s: int = 86400
+    max_queued: int = 1_000_000
+    submit_memory_budget: float = 0.9
+    backpressure_retry_after_s: int = 5
+    dead_max: int = 10_000
+    dead_ttl_s: int = 180 * 86400
+    max_events: int = 100
+    list_page_bytes: int = 2 * 1024 * 1024
+    list_field_bytes: int = 1024
     durable_ack: bool = False
     durable_ack_replicas: int = 1
     durable_ack_timeout_ms: int = 500
@@ -91,7 +102,9 @@ class Settings:
         out = []
         for name in ("lease_ttl_ms", "heartbeat_interval_ms", "worker_ttl_ms", "reaper_interval_ms",
                      "leader_ttl_ms", "worker_concurrency", "max_payload_bytes", "max_batch",
-                     "gateway_workers", "gateway_threads", "retry_base_ms", "retry_max_ms", "worker_stall_ms"):
+                     "gateway_workers", "gateway_threads", "dead_max", "dead_ttl_s", "list_page_bytes",
+                     "backpressure_retry_after_s", "gateway_connections", "retry_base_ms", "retry_max_ms",
+                     "gateway_keepalive_s", "worker_stall_ms"):
             if getattr(self, name) <= 0:
                 out.append(f"{name.upper()} must be a positive number")
         for name in ("redis_socket_timeout", "default_timeout_s", "result_ttl_s", "durable_ack_timeout_ms"):
@@ -99,10 +112,15 @@ class Settings:
             if not (0 < value < float("inf")):  # also rejects nan; 0 means "never" or "no record" here
                 out.append(f"{name.upper()} must be a positive number")
         for name in ("max_retries", "shutdown_grace_s", "process_work_ms", "durable_ack_replicas",
-                     "max_lease_expiries", "worker_prefetch_ms"):
+                     "max_lease_expiries", "worker_prefetch_ms", "max_queued", "list_field_bytes"):
             value = getattr(self, name)
             if not (0 <= value < float("inf")):
                 out.append(f"{name.upper()} must be 0 or more")
+        return out + self._timing_problems() + self._limit_problems()
+
+    def _timing_problems(self) -> list[str]:
+        """Intervals that only make sense relative to each other."""
+        out = []
         if self.heartbeat_interval_ms >= self.worker_ttl_ms:
             out.append("HEARTBEAT_INTERVAL_MS must be less than WORKER_TTL_MS, "
                        "or live workers vanish between two heartbeats")
@@ -113,6 +131,17 @@ class Settings:
         if self.worker_stall_ms <= slowest:
             out.append(f"WORKER_STALL_MS must exceed HEARTBEAT_INTERVAL_MS, REAPER_INTERVAL_MS and "
                        f"REDIS_SOCKET_TIMEOUT (now {slowest:g} ms), or a healthy loop looks stuck")
+        return out
+
+    def _limit_problems(self) -> list[str]:
+        """Limits, the server choice, the port, tokens and the Redis URL."""
+        out = []
+        if not 0 <= self.submit_memory_budget <= 1:
+            out.append("SUBMIT_MEMORY_BUDGET must be a fraction from 0 (off) to 1 of Redis' maxmemory")
+        if self.max_events != 0 and self.max_events < 2:
+            out.append("MAX_EVENTS must be 0 (no cap) or at least 2 (the first event and the newest are kept)")
+        if self.gateway_worker_class not in ("gevent", "gthread"):
+            out.append(f"GATEWAY_WORKER_CLASS must be gevent or gthread, got {self.gateway_worker_class!r}")
         if not 0 < self.gateway_port < 65536:
             out.append("GATEWAY_PORT must be between 1 and 65535")
         out += self._token_problems()
@@ -277,7 +306,13 @@ SETTINGS_DOC: dict[str, str] = {
                              "includes localhost, 127.0.0.1, [::1] and the bind address. `*`: any.",
     "gateway_port": "Port of the HTTP gateway.",
     "gateway_workers": "gunicorn worker processes.",
-    "gateway_threads": "Threads per gunicorn worker (gthread).",
+    "gateway_threads": "Threads per gunicorn worker (gthread only).",
+    "gateway_worker_class": "gunicorn worker class: `gevent` (a greenlet per connection, so slow or idle clients "
+                            "never hold a thread) or `gthread` (GATEWAY_THREADS threads per process).",
+    "gateway_connections": "Most open connections per gateway process (gevent); more wait in the listen backlog.",
+    "gateway_keepalive_s": "Seconds an idle keep-alive connection stays open; with gevent also the most a client "
+                           "may take to send a request's line and headers, and to send the next part of a body "
+                           "or take the next part of an answer, before it is let go.",
     "worker_concurrency": "Tasks one worker node runs at once (threads).",
     "worker_prefetch_ms": "Expected work (ms per slot, at most 4 tasks per slot) a node may claim beyond its "
                           "free slots, so short tasks never wait for a round trip; 2 at most while only "
@@ -301,6 +336,19 @@ SETTINGS_DOC: dict[str, str] = {
     "max_payload_bytes": "Largest accepted request body (413 above it).",
     "max_batch": "Most tasks in one POST /tasks/batch.",
     "result_ttl_s": "How long finished task records are kept.",
+    "max_queued": "Back-pressure: a submit that would make more tasks queued than this answers 503 with "
+                  "Retry-After and stores nothing (0: no limit).",
+    "submit_memory_budget": "Back-pressure: submits answer 503 with Retry-After while Redis uses more than this "
+                            "fraction of its maxmemory, before Redis itself refuses writes (0: off; no effect "
+                            "when Redis has no maxmemory).",
+    "backpressure_retry_after_s": "Retry-After (seconds) of a 503 caused by back-pressure.",
+    "dead_max": "Most tasks kept in the dead-letter queue; the oldest dead task is dropped with its record.",
+    "dead_ttl_s": "How long a dead task and its record are kept (default 180 days).",
+    "max_events": "Most events kept per task: the first (submitted) and the newest (0: no cap).",
+    "list_page_bytes": "Byte budget of one GET /tasks or GET /dlq page; a page ends early (next_cursor) "
+                       "when the next record would pass it.",
+    "list_field_bytes": "In list pages, `data` and `result` larger than this are left out (null, named in "
+                        "`omitted`); GET /tasks/<id> has them in full.",
     "durable_ack": "Answer 202 only after WAIT confirms a replica holds the task.",
     "durable_ack_replicas": "Replicas WAIT must confirm with DURABLE_ACK.",
     "durable_ack_timeout_ms": "How long WAIT may take before the gateway answers 503.",

@@ -93,3 +93,15 @@ class Busy(TaskQueueError):
 
     code = "busy"
     status = 503
+
+
+class Backpressure(TaskQueueError):
+    """A submit refused before Redis fills up (MAX_QUEUED, SUBMIT_MEMORY_BUDGET); nothing was
+    stored, so the client may simply retry after `retry_after_s`."""
+
+    code = "backpressure"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -81,10 +81,16 @@ def _validate_process(data: Any) -> None:
         raise ValidationError("process needs data, e.g. \"data\": \"Hello World\"")
 
 
+def _elapsed_ms(since: float) -> float:
+    """Milliseconds the handler itself ran: the harness checks a task really took its `ms`."""
+    return round((time.monotonic() - since) * 1000, 3)
+
+
 def _sleep(data: dict | None, ctx: TaskContext) -> dict:
     data = data or {}  # the validator accepts no data: the documented defaults apply
+    began = time.monotonic()
     _wait(data.get("ms", 100), ctx)
-    return {"slept_ms": data.get("ms", 100)}
+    return {"slept_ms": data.get("ms", 100), "elapsed_ms": _elapsed_ms(began)}
 
 
 def _validate_ms(data: Any) -> None:
@@ -95,6 +101,7 @@ def _validate_ms(data: Any) -> None:
 
 def _cpu(data: dict | None, ctx: TaskContext) -> dict:
     data = data or {}
+    began = time.monotonic()
     end = time.perf_counter() + data.get("ms", 20) / 1000
     rounds = 0
     digest = b""
@@ -103,7 +110,7 @@ def _cpu(data: dict | None, ctx: TaskContext) -> dict:
         rounds += 1
         if rounds % 1000 == 0 and ctx.cancelled.is_set():
             raise TaskFailed("cancelled")
-    return {"rounds": rounds, "digest": digest.hex()[:16]}
+    return {"rounds": rounds, "digest": digest.hex()[:16], "elapsed_ms": _elapsed_ms(began)}
 
 
 def _fail(data: dict | None, ctx: TaskContext) -> dict:

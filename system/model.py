@@ -142,7 +142,8 @@ def task_record(fields: Mapping[str, str], events: list[str] | None = None) -> d
         "max_retries": int(fields.get("max_retries", 0)),
         "timeout": float(fields.get("timeout", 0)),
         "worker": fields.get("worker") or None,
-        "result": _json_or_text(fields.get("result")),
+        # an echo's result equal to its data is stored once (finish.lua sets result_ref)
+        "result": _json_or_text(fields.get("data" if fields.get("result_ref") == "data" else "result")),
         "error": fields.get("error") or None,
         "submitted_at": _seconds(fields.get("submitted_at")),
         "claimed_at": _seconds(fields.get("claimed_at")),

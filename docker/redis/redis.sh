@@ -24,4 +24,6 @@ CONF
         echo "replicaof $REPLICA_OF 6379" >>"$CONF"
     fi
 fi
-as_redis /data redis-server "$CONF"
+# Bounded memory on the command line (so existing data volumes get it too): Redis refuses writes
+# rather than evicting task records; the gateway's SUBMIT_MEMORY_BUDGET answers 503 before that.
+as_redis /data redis-server "$CONF" --maxmemory "${REDIS_MAXMEMORY:-512mb}" --maxmemory-policy noeviction

@@ -7,16 +7,23 @@ backend gives each worker, so they match task records and GET /workers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
+
+from harness.scenario import FAULTS, SERVICE_FAULTS
 
 PROCESS_ACTIONS = ("kill", "terminate", "pause", "resume", "restart")
 NETWORK_FAULTS = ("partition", "latency", "bandwidth", "timeout", "reset_peer", "slow_close",
                   "slicer", "limit_data")
 ALL_FAULTS = frozenset(PROCESS_ACTIONS + NETWORK_FAULTS
                        + ("heal", "scale", "redis_failover", "redis_restart"))
+
+
+def service_faults(backend: str) -> frozenset[str]:
+    """The Redis, client and clock faults (harness.faultkit) the fault table gives `backend`."""
+    return frozenset(n for n in SERVICE_FAULTS if backend in FAULTS[n].backends)
 
 
 class BackendError(RuntimeError):
@@ -80,8 +87,9 @@ class Backend(Protocol):
     def pause(self, node: str) -> None: ...
     def resume(self, node: str) -> None: ...
     def restart(self, node: str) -> None: ...
-    def start_node(self, node: str) -> None:
-        """(Re)start a node that is not running, with its old name (after kill/terminate)."""
+    def start_node(self, node: str, *, wait: bool = True) -> None:
+        """(Re)start a node that is not running, with its old name (after kill/terminate), and
+        wait until it is ready (its own registration); wait=False: start it and return."""
 
     def scale(self, n: int) -> tuple[list[str], list[str]]:
         """Run n workers: add worker-(highest+1).., or SIGTERM the highest-numbered. -> (added, removed)"""
@@ -100,14 +108,27 @@ class Backend(Protocol):
         """Undo every network fault on every link; returns problems, never raises."""
 
     # redis
-    def redis_failover(self) -> str:
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
         """Kill the primary, wait for Sentinel to promote the replica, re-point clients.
-        Returns the new primary address."""
+        Calls `on_down` once the primary is gone (the fault's effective time). Returns the new
+        primary address."""
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         """Restart the primary. aof=True: graceful stop, it comes back with its append-only
         file (no acknowledged write lost). aof=False: SIGKILL and its files removed, as a node
-        without persistence: it comes back empty."""
+        without persistence: it comes back empty. `on_down`: called once it is stopped."""
+
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Reach the preconditions of these fault kinds (e.g. Sentinel's steady state before a
+        redis_failover); called in the steady-state phase, before the load starts."""
+
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        """SIGKILL the background-save child of the primary (whose own pid is `redis_pid`, as
+        Redis reports it); returns the pids killed; BackendError when there is none."""
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        """Restart the worker with its clock shifted by offset_s (None: the true clock again);
+        BackendError where the backend cannot (the fault table's backends say where)."""
 
     def teardown(self) -> list[str]:
         """Stop everything this backend started; never raises; returns problems (empty = clean)."""

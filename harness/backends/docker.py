@@ -14,10 +14,12 @@ The harness reads Redis directly at the containers' bridge addresses (Linux host
 from __future__ import annotations
 
 import secrets
+import socket
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,14 @@ import docker.errors
 import redis
 import requests
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
+from harness.backends.base import (
+    ALL_FAULTS,
+    BackendError,
+    Endpoints,
+    SystemSpec,
+    UnknownTarget,
+    service_faults,
+)
 from harness.backends.compose import (
     COMPOSE_FILE,
     Compose,
@@ -41,7 +50,7 @@ from harness.ledger import Ledger
 from harness.toxiproxy import Toxiproxy
 from system.keys import Keys
 
-DOCKER_CAPABILITIES = ALL_FAULTS
+DOCKER_CAPABILITIES = ALL_FAULTS | service_faults("docker")
 DEFAULT_PASSWORD = "taskq-local-only"
 
 
@@ -70,6 +79,7 @@ class DockerBackend(ProxiedNetwork):
         self.sentinel_password: str | None = None
         self.primary_service = "redis"
         self.grace = 15
+        self._verified_primary: str | None = None  # checked by ready_for_faults, for the first failover
 
     def capabilities(self) -> frozenset[str]:
         return DOCKER_CAPABILITIES
@@ -188,7 +198,10 @@ class DockerBackend(ProxiedNetwork):
         return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
                          redis_url=f"redis://:{self.password}@{ip}:6379/0", gateway_token=self.token)
 
-    def _wait_ready(self, node: str) -> None:
+    def _wait_ready(self, node: str, *, since: float = 0.0) -> None:
+        """Ready when the node answers; a worker when *its own* registration is there: one
+        that started at or after `since` (epoch, host clock = container clock), not the entry
+        of a dead predecessor that has not expired yet."""
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
 
         def ready() -> bool:
@@ -197,8 +210,10 @@ class DockerBackend(ProxiedNetwork):
                     requests.get(f"http://127.0.0.1:{self.gateway_port}/health", timeout=1)
                     return True
                 with redis.Redis.from_url(self.endpoints().redis_url, socket_timeout=1) as r:
-                    return bool(r.sismember(keys.workers_active, node))
-            except (requests.RequestException, redis.RedisError, docker.errors.DockerException):
+                    started = r.hget(keys.worker(node), "started_at")
+                    return (started is not None and float(started) >= since - 0.002
+                            and bool(r.sismember(keys.workers_active, node)))
+            except (requests.RequestException, redis.RedisError, docker.errors.DockerException, ValueError):
                 return False
         try:
             wait_until(ready, timeout=self.ready_timeout, what=f"{node} to become ready",
@@ -208,7 +223,19 @@ class DockerBackend(ProxiedNetwork):
 
     # -- process faults ---------------------------------------------------------------------
     def kill(self, node: str) -> None:
-        self._container(node).kill(signal="SIGKILL")
+        container = self._container(node)
+        container.kill(signal="SIGKILL")
+        self._wait_gone(container, node)
+
+    def _wait_gone(self, container: Any, node: str) -> None:
+        """Poll until the container is no longer running: the fault's effective time."""
+        def gone() -> bool:
+            container.reload()
+            return bool(container.status != "running")
+        try:
+            wait_until(gone, timeout=10, what=f"{node} to be gone after the kill", interval=0.05)
+        except ProcessError as exc:
+            raise BackendError(str(exc)) from exc
 
     def terminate(self, node: str) -> None:
         self._container(node).stop(timeout=self.grace)
@@ -220,17 +247,21 @@ class DockerBackend(ProxiedNetwork):
         self._container(node).unpause()
 
     def restart(self, node: str) -> None:
+        since = time.time()
         self._container(node).restart(timeout=self.grace)
-        self._wait_ready(node)
+        self._wait_ready(node, since=since)
 
-    def start_node(self, node: str) -> None:
+    def start_node(self, node: str, *, wait: bool = True) -> None:
         c = self._container(node)
         c.reload()
+        since = time.time()
         if c.status == "paused":
             c.unpause()
+            since = 0.0  # the same process goes on: its registration is its own
         elif c.status != "running":
             c.start()
-        self._wait_ready(node)
+        if wait:
+            self._wait_ready(node, since=since)
 
     def scale(self, n: int) -> tuple[list[str], list[str]]:
         from harness.schedule import scale_plan
@@ -313,11 +344,50 @@ class DockerBackend(ProxiedNetwork):
                 return False
         return True
 
-    def redis_failover(self) -> str:
-        old = self._sentinel_primary() or self.primary_service
-        wait_until(lambda: self._sentinels_ready(old), timeout=30,
-                   what="every Sentinel to see a good replica before the primary is killed")
-        self.client.containers.get(f"{self.project}-{old}-1").kill(signal="SIGKILL")
+    @staticmethod
+    def _wait_unreachable(host: str, port: int = 6379) -> None:
+        """Poll until nothing accepts connections at host:port (10 s at most). A plain TCP
+        connect: redis-py's retries would hide the moment for seconds."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.02)
+
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Preconditions of the scenario's faults, reached in the steady-state phase (before
+        the load starts), so a fault hits at its scheduled time: for redis_failover, every
+        Sentinel must see a healthy replica (up to ~15 s after start-up)."""
+        if "redis_failover" in faults:
+            old = self._sentinel_primary() or self.primary_service
+            try:
+                wait_until(lambda: self._sentinels_ready(old), timeout=60, interval=0.2,
+                           what="every Sentinel to see a good replica (redis_failover precondition)")
+            except ProcessError as exc:
+                raise BackendError(str(exc)) from exc
+            self._verified_primary = old
+
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
+        # The first failover uses the primary verified in the steady-state phase; a later one
+        # checks again (the old primary must have rejoined as a good replica first).
+        old = self._verified_primary or self._sentinel_primary() or self.primary_service
+        if self._verified_primary is None:
+            wait_until(lambda: self._sentinels_ready(old), timeout=30,
+                       what="every Sentinel to see a good replica before the primary is killed")
+        self._verified_primary = None
+        primary = self.client.containers.get(f"{self.project}-{old}-1")
+        address = self._ip(f"{old}-1")
+        # `docker kill` returns ~0.5 s after the process died; the primary is gone when its
+        # port stops answering, so that is the effective time.
+        killer = threading.Thread(target=primary.kill, kwargs={"signal": "SIGKILL"}, daemon=True)
+        killer.start()
+        self._wait_unreachable(address)
+        if on_down is not None:
+            on_down()
+        killer.join(timeout=30)
+        self._wait_gone(primary, old)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             new = self._sentinel_primary()
@@ -332,15 +402,34 @@ class DockerBackend(ProxiedNetwork):
             time.sleep(0.2)
         raise BackendError(f"no Sentinel failover within 60s after killing {old}")
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         service = self._sentinel_primary() or self.primary_service
         c = self.client.containers.get(f"{self.project}-{service}-1")
         if aof:
-            c.restart(timeout=10)
-            return
-        c.exec_run(["sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"])
-        c.kill(signal="SIGKILL")
+            c.stop(timeout=10)
+        else:
+            c.exec_run(["sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"])
+            c.kill(signal="SIGKILL")
+            self._wait_gone(c, service)
+        if on_down is not None:
+            on_down()
         c.start()
+
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        """Inside the primary's container: its pid namespace is the one Redis reports."""
+        service = self._sentinel_primary() or self.primary_service
+        c = self.client.containers.get(f"{self.project}-{service}-1")
+        script = (f"kids=$(cat /proc/{redis_pid}/task/{redis_pid}/children); "
+                  '[ -n "$kids" ] || exit 3; kill -9 $kids && echo $kids')
+        code, out = c.exec_run(["sh", "-c", script])
+        if code != 0:
+            raise BackendError(f"no background-save child of Redis pid {redis_pid} in {c.name} "
+                               f"(exit {code}: {out.decode(errors='replace').strip()})")
+        return [int(x) for x in out.split()]
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        raise BackendError("clock_skew needs libfaketime in the worker image; the Docker "
+                           "backend does not have it: run with --backend local")
 
     def redis_start_stopped(self) -> list[str]:
         """Start Redis containers that are down (the old primary rejoins as a replica)."""

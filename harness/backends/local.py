@@ -22,12 +22,21 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 import requests
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
+from harness.backends.base import (
+    ALL_FAULTS,
+    BackendError,
+    Endpoints,
+    SystemSpec,
+    UnknownTarget,
+    service_faults,
+)
+from harness.backends.faketime import faketime_env, sleep_shim
 from harness.backends.local_infra import RedisCluster, start_toxiproxy
 from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import Child, ProcessError, Supervisor, free_port, wait_until
@@ -36,6 +45,7 @@ from harness.toxiproxy import Toxiproxy, ToxiproxyError
 from system.keys import Keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_CAPABILITIES = ALL_FAULTS | service_faults("local")
 
 
 class LocalBackend(ProxiedNetwork):
@@ -61,10 +71,11 @@ class LocalBackend(ProxiedNetwork):
         self.token_file = self.work / "gateway.token"
         self.token_file.touch(mode=0o600)
         self.token_file.write_text(self.token)
+        self.skews: dict[str, float] = {}          # worker -> clock offset (s) it runs with
 
     # -- lifecycle --------------------------------------------------------------------------
     def capabilities(self) -> frozenset[str]:
-        return ALL_FAULTS
+        return LOCAL_CAPABILITIES
 
     def start(self, spec: SystemSpec) -> Endpoints:
         self.spec = spec
@@ -125,8 +136,11 @@ class LocalBackend(ProxiedNetwork):
             env.update(GATEWAY_API_TOKEN="", GATEWAY_API_TOKEN_FILE=str(self.token_file))
         else:
             env["WORKER_ID"] = node
-        pythonpath = os.environ.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pythonpath if pythonpath else "")
+        paths = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH", "")])]
+        if node in self.skews:
+            env.update(faketime_env(self.skews[node]))
+            paths.insert(0, str(sleep_shim(self.work)))
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
     def _proxy_port(self, node: str) -> int:
@@ -139,7 +153,7 @@ class LocalBackend(ProxiedNetwork):
             proxy = self.tp.create_proxy(name, upstream=upstream)
         return int(proxy.listen.rsplit(":", 1)[1])
 
-    def start_node(self, node: str) -> None:
+    def start_node(self, node: str, *, wait: bool = True) -> None:
         if self.nodes.get(node) is not None and self.nodes[node].alive():  # type: ignore[union-attr]
             raise BackendError(f"{node} is already running; kill or terminate it first")
         module = "system.gateway" if node == "gateway" else "system.worker"
@@ -148,6 +162,8 @@ class LocalBackend(ProxiedNetwork):
         self.nodes[node] = child
         if node != "gateway":
             self.highest = max(self.highest, _number(node))
+        if not wait:
+            return
         try:
             wait_until(lambda: self._ready(node, child), timeout=self.ready_timeout,
                        what=f"{node} to become ready")
@@ -164,10 +180,11 @@ class LocalBackend(ProxiedNetwork):
             except requests.RequestException:
                 return False
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
-        try:
+        try:  # its own registration: a dead predecessor's entry stays until its TTL runs out
             with redis.Redis.from_url(self.endpoints().redis_url, socket_timeout=1) as r:
-                return bool(r.sismember(keys.workers_active, node))
-        except redis.RedisError:
+                pid = r.hget(keys.worker(node), "pid")
+                return pid is not None and int(pid) == child.pid and bool(r.sismember(keys.workers_active, node))
+        except (redis.RedisError, ValueError):
             return False
 
     def _child(self, node: str) -> Child:
@@ -226,22 +243,47 @@ class LocalBackend(ProxiedNetwork):
         return self.tp.cleanup(delete_proxies=False)
 
     # -- redis ------------------------------------------------------------------------------
-    def redis_failover(self) -> str:
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Before a redis_failover, a majority of Sentinels must agree on the primary."""
+        if "redis_failover" in faults:
+            assert self.redis is not None
+            try:
+                wait_until(lambda: self.redis is not None and self.redis.sentinel_primary() is not None,
+                           timeout=30, what="the Sentinels to agree on the primary (redis_failover precondition)")
+            except ProcessError as exc:
+                raise BackendError(str(exc)) from exc
+
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
         assert self.redis is not None and self.tp is not None
-        new = self.redis.failover()
+        new = self.redis.failover(on_down=on_down)
         address = self.redis.nodes[new].address
         for proxy in sorted(self.tp.created_proxies):
             self.tp.set_upstream(proxy, address)
         return address
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         assert self.redis is not None
         node = self.redis.nodes[self.redis.primary]
         self.redis.stop_node(node.name, kill=not aof)
+        if on_down is not None:
+            on_down()
         if not aof:
             for path in node.dir.iterdir():
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.redis.start_node(node.name)
+
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        return kill_children(redis_pid)
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        if node == "gateway" or node not in self.nodes:
+            raise UnknownTarget(f"clock_skew needs a worker; known: {self.known_workers()}")
+        if offset_s is None:
+            self.skews.pop(node, None)
+        else:
+            faketime_env(offset_s)  # the library must exist before the worker is stopped
+            self.skews[node] = offset_s
+        self.restart(node)
 
     def redis_start_stopped(self) -> list[str]:
         """Start every redis-server that is down (the old primary after a failover rejoins as
@@ -251,6 +293,22 @@ class LocalBackend(ProxiedNetwork):
         for name in started:
             self.redis.start_node(name)
         return started
+
+
+def kill_children(pid: int) -> list[int]:
+    """SIGKILL the direct children of `pid` (Redis's background-save child)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError as exc:
+        raise BackendError(f"cannot read the children of Redis pid {pid}: {exc}") from exc
+    if not children:
+        raise BackendError(f"Redis pid {pid} has no background-save child to kill")
+    for child in children:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return children
 
 
 def _number(node: str) -> int:

@@ -10,6 +10,7 @@ import secrets
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,11 @@ def binary(name: str) -> str:
     if path is None:
         raise BackendError(f"{name} not found on PATH; {INSTALL_HINT[name]}")
     return path
+
+
+# As in docker-compose.yml: refuse writes rather than evict tasks; the gateway's back-pressure
+# (SUBMIT_MEMORY_BUDGET of this) answers 503 first. A later "--maxmemory" in `extra` wins.
+REDIS_MAXMEMORY = "512mb"
 
 
 @dataclass
@@ -83,7 +89,8 @@ class RedisCluster:
         d.mkdir(parents=True, exist_ok=True)
         args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "",
                 "--appendonly", "yes" if self.aof else "no", "--protected-mode", "no",
-                "--daemonize", "no", "--repl-diskless-sync-delay", "0", *extra]
+                "--daemonize", "no", "--repl-diskless-sync-delay", "0",
+                "--maxmemory", REDIS_MAXMEMORY, "--maxmemory-policy", "noeviction", *extra]
         node = RedisNode(name=name, port=port, dir=d, args=args)
         self.nodes[name] = node
         return node
@@ -150,13 +157,16 @@ class RedisCluster:
         best = max(votes.items(), key=lambda kv: kv[1], default=None)
         return best[0] if best and best[1] >= 2 else None
 
-    def failover(self, *, timeout: float = 30.0) -> str:
-        """SIGKILL the primary; wait for a promoted replica that accepts writes; return its name."""
+    def failover(self, *, timeout: float = 30.0, on_down: Callable[[], None] | None = None) -> str:
+        """SIGKILL the primary; wait for a promoted replica that accepts writes; return its name.
+        `on_down` is called once the old primary is gone (the fault's effective time)."""
         if not self.sentinels:
             raise BackendError("redis_failover needs Sentinels; the scenario did not ask for them "
                                "(the runner sets SystemSpec.sentinel when the timeline has one)")
         old = self.nodes[self.primary]
         self.stop_node(self.primary, kill=True)
+        if on_down is not None:
+            on_down()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             addr = self.sentinel_primary()

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.checks.base import CheckResult, RunView, build_view
 from harness.checks.queue import analyse
-from harness.checks.registry import CHECKS
+from harness.checks.registry import CHECKS, IMPLICIT
 from harness.checks.timing import latency_ms
 from harness.history import FaultRecord, Record, TaskRecord
 from harness.scenario import LOAD_FAULTS, Scenario
@@ -38,9 +38,14 @@ def _one(view: RunView, name: str, params: Mapping[str, Any]) -> CheckResult:
 
 def run_checks(scenario: Scenario, history: Sequence[Record], tasks: Sequence[TaskRecord], *,
                wall_start: float | None = None) -> list[CheckResult]:
-    """Judge a recorded run by every check the scenario names, in its order."""
+    """Judge a recorded run by every check the scenario names, in its order, then by the
+    implicit checks (registry.IMPLICIT) it does not name: results and run times are right,
+    every fault was applied and hit something."""
     view = build_view(history, tasks, wall_start=wall_start)
-    return [_one(view, spec.name, spec.params) for spec in scenario.checks]
+    named = [spec.name for spec in scenario.checks]
+    specs = [(spec.name, spec.params) for spec in scenario.checks]
+    specs += [(name, {}) for name in IMPLICIT if name not in named]
+    return [_one(view, name, params) for name, params in specs]
 
 
 def summarize(history: Sequence[Record], tasks: Sequence[TaskRecord], *,
@@ -52,7 +57,7 @@ def summarize(history: Sequence[Record], tasks: Sequence[TaskRecord], *,
     start, _ = view.load_window()
     done = view.completion_times() if view.offset is not None else []
     throughput = len(done) / (done[-1] - start) if done and done[-1] > start else None
-    recoveries = [recovery_time(done, fault_t=f.t, end=done[-1], start=start) for f in view.faults
+    recoveries = [recovery_time(done, fault_t=f.at, end=done[-1], start=start) for f in view.faults
                   if f.phase == "start" and f.fault not in LOAD_FAULTS] if done else []
     known = [r for r in recoveries if r is not None]
     return {
@@ -75,12 +80,23 @@ def results_document(scenario: Scenario, results: Sequence[CheckResult], *,
                      history: Sequence[Record], tasks: Sequence[TaskRecord],
                      meta: Mapping[str, Any], wall_start: float | None = None) -> dict[str, Any]:
     """results.json (docs/contracts.md): passed only when every check passed (unknown = not)."""
-    faults = [{"t": r.t, "phase": r.phase, "fault": r.fault, "target": r.target, "id": r.id,
-               "detail": dict(r.detail)} for r in history if isinstance(r, FaultRecord)]
+    records = [r for r in history if isinstance(r, FaultRecord)]
+    ends = {r.id: r.t for r in records if r.phase == "end"}
+    faults = [_fault_entry(r, ends.get(r.id) if r.phase == "start" else None) for r in records]
+    late = [f["id"] for f in faults if f.get("late")]
     try:
         summary = summarize(history, tasks, wall_start=wall_start)
     except Exception as exc:
         summary = {"error": f"{type(exc).__name__}: {exc}"}
     return {"scenario": scenario.name, "passed": all(r.passed is True for r in results),
-            "checks": [r.to_dict() for r in results], "faults": faults, "summary": summary,
-            "meta": dict(meta)}
+            "checks": [r.to_dict() for r in results], "faults": faults, "late_faults": late,
+            "summary": summary, "meta": dict(meta)}
+
+
+def _fault_entry(r: FaultRecord, end: float | None) -> dict[str, Any]:
+    """A fault record for results.json: requested / effective / late / end on starts (when known)."""
+    out: dict[str, Any] = {"t": r.t, "phase": r.phase, "fault": r.fault, "target": r.target, "id": r.id,
+                           "detail": dict(r.detail)}
+    out.update({k: v for k, v in (("requested", r.requested), ("effective", r.effective), ("late", r.late),
+                                  ("end", end)) if v is not None})
+    return out

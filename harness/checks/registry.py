@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import queue, timing
+from harness.checks import faultchecks, liveness, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -52,6 +52,25 @@ CHECKS: Mapping[str, CheckDef] = _table(
              {"max": "duration", "fault": "fault", "threshold": "fraction", "window": "duration"}, "max",
              ("max",), defaults={"threshold": 0.8, "window": 5.0},
              doc="time from each fault's start until throughput is back to threshold x before"),
+    CheckDef("results_correct", results.results_correct, {"slack_ms": "ms"}, defaults={"slack_ms": 1.0},
+             doc="each succeeded task's result is right for its type (process, echo, sleep, cpu, fail); "
+                 "implicit in every scenario"),
+    CheckDef("run_time_plausible", results.run_time_plausible, {"slack_ms": "ms"}, defaults={"slack_ms": 2.0},
+             doc="each succeeded sleep/cpu task ran at least its ms (record and handler's elapsed_ms); "
+                 "implicit in every scenario"),
+    CheckDef("faults_applied", faultchecks.faults_applied, {},
+             doc="no fault failed to apply (or to end); implicit in every scenario"),
+    CheckDef("faults_effective", faultchecks.faults_effective, {},
+             doc="every fault hit a target holding work (opt out per timeline entry: idle_ok: true); "
+                 "implicit in every scenario"),
+    CheckDef("no_wedged_workers", liveness.no_wedged_workers,
+             {"stuck": "duration", "settle": "duration", "after": "start_or_end"}, "stuck",
+             defaults={"stuck": 5.0, "settle": 1.0, "after": "end"},
+             doc="after the last fault ends, no worker holds work (or sees it queued) for `stuck` "
+                 "without acknowledging any, and no loop in its heartbeat is silent longer"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )
+
+# Run after the scenario's own checks in every run, unless the scenario names them itself.
+IMPLICIT: tuple[str, ...] = ("results_correct", "run_time_plausible", "faults_applied", "faults_effective")

@@ -1,5 +1,6 @@
 """Checks on time: latency percentiles, completion deadline, priority order, throughput,
-throughput after a fault, recovery time, leader changes.
+throughput after a fault, recovery time, leader changes. Fault times are effective times
+(FaultRecord.at: when the fault took effect, not when it was scheduled).
 
 Public: latency_check(q) -> check function; all_done_within, priority_order, throughput_min,
 throughput_after, recovery_time_max, leader_changes_max (each `(view, params) -> CheckResult`).
@@ -104,7 +105,7 @@ def throughput_min(view: RunView, params: Mapping[str, Any]) -> CheckResult:
 
 
 def _first_fault(view: RunView, name: str) -> float | None:
-    return next((f.t for f in view.faults if f.fault == name and f.phase == "start"), None)
+    return next((f.at for f in view.faults if f.fault == name and f.phase == "start"), None)
 
 
 def throughput_after(view: RunView, params: Mapping[str, Any]) -> CheckResult:
@@ -142,8 +143,8 @@ def recovery_time_max(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     start, _ = view.load_window()
     times: dict[str, float | None] = {}
     for f in starts:
-        if rate_between(done, max(f.t - window, start), f.t) > 0 and end - f.t >= 1.0:
-            times[f"{f.id}:{f.fault}"] = recovery_time(done, fault_t=f.t, window=window, threshold=threshold,
+        if rate_between(done, max(f.at - window, start), f.at) > 0 and end - f.at >= 1.0:
+            times[f"{f.id}:{f.fault}"] = recovery_time(done, fault_t=f.at, window=window, threshold=threshold,
                                                        end=end, start=start)
     if not times:
         return CheckResult("recovery_time_max", None, {}, expected,

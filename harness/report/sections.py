@@ -33,6 +33,9 @@ CHECK_FIGURES = (
     ("dead", ("queues", "gantt")),
     ("leader", ("workers",)),
     ("steady", ("workers", "throughput")),
+    ("results_correct", ("gantt",)),
+    ("run_time", ("gantt",)),
+    ("faults_", ("faults", "gantt")),
 )
 FIGURE_TITLES = {"throughput": "throughput", "queues": "queue depth", "workers": "workers & leader",
                  "latency": "latency", "redis": "Redis", "worker-rate": "per-worker rate",
@@ -180,6 +183,8 @@ def faults_html(impacts: list[FaultImpact]) -> str:
     for i in impacts:
         s = i.span
         when = f"{s.start:.1f}s → {s.end:.1f}s" if s.end is not None else f"{s.start:.1f}s → (not healed)"
+        if s.late and s.requested is not None:
+            when += f" LATE: asked for {s.requested:.1f}s, took effect {s.start - s.requested:.1f}s after"
         rec = ("no dip" if i.recovery_s == 0 else f"{i.recovery_s:.1f} s" if i.recovery_s is not None
                else "not recovered" if i.before else "—")
         detail = compact({k: v for k, v in s.detail.items() if v not in (None, {}, [])})
@@ -196,7 +201,10 @@ def faults_html(impacts: list[FaultImpact]) -> str:
             '<th>fault</th><th>active</th><th class="num">thr. before</th><th class="num">during</th>'
             '<th class="num">after</th><th class="num">recovery</th><th class="num">redelivered</th>'
             '<th class="num">stale acks</th><th class="num">p99 before → during</th></tr></thead><tbody>'
-            + "".join(rows) + '</tbody></table><p class="caption">Throughput = applied completions per second '
+            + "".join(rows) + '</tbody></table><p class="caption">Times are when each fault took effect '
+            '(the process gone, the toxic in place, the primary down); a fault that took effect later than '
+            'the tolerance (0.5 s by default, `--late-after`) after its scheduled time is marked LATE. '
+            'Throughput = applied completions per second '
             '(10 s windows). Recovery = from the fault start until throughput is back to 80 % of the '
             'rate in the 5 s before it, as in results.json ("no dip": it never fell below). '
             'Redelivered = lease expiries and tasks '

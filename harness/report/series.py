@@ -53,9 +53,11 @@ class FaultSpan:
     id: str
     fault: str
     target: str
-    start: float
+    start: float                  # when it took effect (its record's `effective`, else `t`)
     end: float | None
     detail: dict[str, Any]
+    requested: float | None = None  # when the schedule asked for it
+    late: bool = False              # took effect later than the run's tolerance after `requested`
 
     @property
     def label(self) -> str:
@@ -185,8 +187,12 @@ def fault_spans(run: Run, *, t1: float | None = None) -> list[FaultSpan]:
 
 
 def _span(key: str, start: dict[str, Any], end: float | None) -> FaultSpan:
+    at = start.get("effective")
+    requested = start.get("requested")
     return FaultSpan(id=key, fault=str(start.get("fault", "fault")), target=str(start.get("target") or ""),
-                     start=float(start["t"]), end=end, detail=dict(start.get("detail") or {}))
+                     start=float(at if at is not None else start["t"]), end=end,
+                     detail=dict(start.get("detail") or {}),
+                     requested=None if requested is None else float(requested), late=bool(start.get("late")))
 
 
 def phase_marks(run: Run) -> list[tuple[float, str]]:

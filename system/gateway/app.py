@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from system.broker import Broker
 from system.config import Settings
-from system.errors import BrokerUnavailable, TaskQueueError
+from system.errors import TaskQueueError
 from system.gateway.dashboard import dashboard
 from system.gateway.guard import Guard, Unauthorized
 from system.gateway.routes import api
@@ -50,8 +50,9 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     def _domain_error(exc: TaskQueueError):
         extra = getattr(exc, "details", None)
         response, status = error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
-        if isinstance(exc, BrokerUnavailable):  # 503 / 507: retryable, say when
-            response.headers["Retry-After"] = str(exc.retry_after_s)
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:  # Redis trouble (503/507) or back-pressure: retryable, say when
+            response.headers["Retry-After"] = str(retry_after)
         if isinstance(exc, Unauthorized):
             response.headers["WWW-Authenticate"] = 'Bearer realm="taskqueue"'
         return response, status

@@ -2,13 +2,29 @@
 -- KEYS: 1-3 queues (high, normal, low), 4 index, 5 stats, 6 wakeup
 -- ARGV: 3 idempotency key prefix, 4 idempotency ttl s, 5 count,
 --       then per task 8 values: id, type, data(json), priority, max_retries, timeout_s, idempotency_key(''),
---       fingerprint (hash of the request; stored with the task, compared when its key comes again)
+--       fingerprint (hash of the request; stored with the task, compared when its key comes again),
+--       and last (after the tasks, so task offsets stay put) the back-pressure limits:
+--       max queued tasks (0: none), memory budget as a fraction of maxmemory (0: off)
 -- Returns: flat list id, created(1|0) per task; an existing task is returned for a repeated key
 --   with the same fingerprint. A repeated key with another fingerprint stores nothing at all and
---   returns {'conflict', index (0-based), existing id}.
+--   returns {'conflict', index (0-based), existing id}; back-pressure refuses the batch (nothing
+--   stored) with {'full', 'queued'|'memory', current, limit}.
 local W = 8
 local now = now_ms()
 local idem_prefix, idem_ttl, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local max_queued, mem_budget = tonumber(ARGV[#ARGV - 1]), tonumber(ARGV[#ARGV])
+if max_queued > 0 then
+  local queued = redis.call('LLEN', KEYS[1]) + redis.call('LLEN', KEYS[2]) + redis.call('LLEN', KEYS[3])
+  if queued + n > max_queued then return {'full', 'queued', queued, max_queued} end
+end
+if mem_budget > 0 then
+  local info = redis.call('INFO', 'memory')
+  local maxmemory = tonumber(string.match(info, 'maxmemory:(%d+)'))
+  local used = tonumber(string.match(info, 'used_memory:(%d+)'))
+  if maxmemory and maxmemory > 0 and used >= maxmemory * mem_budget then
+    return {'full', 'memory', used, math.floor(maxmemory * mem_budget)}
+  end
+end
 for i = 0, n - 1 do
   local b = 6 + i * W
   local idem = ARGV[b + 6]

@@ -26,7 +26,8 @@ def projects(ledger: Path) -> list[str]:
 def test_short_scenario_on_docker(docker_ready: None, tmp_path: Path) -> None:
     sc = parse_scenario({
         "name": "docker-smoke", "seed": 2, "system": {"workers": 2, "config": FAST},
-        "load": {"rate": 20, "duration": "8s", "tasks": [{"type": "sleep", "ms": 50}]},
+        # 300 ms tasks: ~6 running, so each fault target holds work when hit (faults_effective)
+        "load": {"rate": 20, "duration": "8s", "tasks": [{"type": "sleep", "ms": 300}]},
         "timeline": [{"at": "1s", "fault": "kill", "target": "worker-1", "for": "2s"},
                      {"at": "2s", "fault": "partition", "target": "worker-2", "for": "2s"},
                      {"at": "5s", "fault": "scale", "workers": 3}],

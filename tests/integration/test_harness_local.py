@@ -49,7 +49,8 @@ def scenario(name: str, timeline: list, *, workers: int = 3, duration: str = "8s
     return parse_scenario({
         "name": name, "seed": 11,
         "system": {"workers": workers, "config": FAST},
-        "load": {"rate": 25, "duration": duration, "tasks": [{"type": "sleep", "ms": 50}]},
+        # 400 ms tasks: ~10 running at any time, so every fault target holds work (faults_effective)
+        "load": {"rate": 25, "duration": duration, "tasks": [{"type": "sleep", "ms": 400}]},
         "timeline": timeline,
         "checks": checks or ["no_lost_tasks", {"max_duplicates": 0.1}],
         "drain": {"timeout": "40s"},
@@ -153,3 +154,58 @@ def test_the_local_backend_guards_the_gateway_and_the_sentinels(tmp_path: Path) 
         backend.remove_workdir()
         ledger.close()
     assert problems == []
+
+
+def test_killing_the_leader_twice_hits_two_live_leaders(tmp_path: Path) -> None:
+    """The second `kill leader` must not resolve to the worker killed a second before (whose
+    key outlives it): it waits for the next election and kills the new leader."""
+    sc = scenario("leader-twice", [{"at": "2s", "fault": "kill", "target": "leader"},
+                                   {"at": "3s", "fault": "kill", "target": "leader", "for": "3s"}],
+                  duration="9s")
+    result, run_dir = run(tmp_path, sc)
+    assert result.error is None, result.error
+    starts = [r for r in read_history(run_dir / "history.jsonl")
+              if isinstance(r, FaultRecord) and r.phase == "start"]
+    assert [("error" in s.detail) for s in starts] == [False, False], [s.detail for s in starts]
+    first, second = (s.detail["targets"][0] for s in starts)
+    assert first != second and starts[1].detail["leader_wait_s"] > 0
+    assert result.exit_code == 0, [c.to_dict() for c in result.checks if c.passed is not True]
+
+
+def test_a_fault_that_could_not_be_applied_fails_the_run(tmp_path: Path) -> None:
+    """One worker: the second `kill leader` finds no live leader; the run exits 1 with a failed
+    faults_applied check carrying the error, and the failed fault's end restarts nothing."""
+    sc = parse_scenario({
+        "name": "failed-fault", "seed": 3, "system": {"workers": 1, "config": FAST},
+        "load": {"rate": 5, "duration": "3s", "tasks": [{"type": "sleep", "ms": 400}]},
+        "timeline": [{"at": "1s", "fault": "kill", "target": "leader"},
+                     {"at": "1500ms", "fault": "kill", "target": "leader", "for": "1s"}],
+        "checks": [], "drain": {"timeout": "2s"}}, source="<failed-fault>")
+    result, run_dir = run(tmp_path, sc)
+    assert result.exit_code == 1
+    applied = next(c for c in result.checks if c.name == "faults_applied")
+    assert applied.passed is False and "no live leader" in applied.explanation
+    ends = [r for r in read_history(run_dir / "history.jsonl") if isinstance(r, FaultRecord) and r.phase == "end"]
+    assert [e.detail.get("skipped") for e in ends if e.id == "f2"] == ["the start failed; nothing to undo"]
+    assert_nothing_left(run_dir / "ledger.jsonl")
+
+
+def test_a_worker_restarted_behind_a_partition_registers_after_the_heal(tmp_path: Path) -> None:
+    """The issue's timeline: partition worker-1 for 6 s at 3 s, kill it for 2 s at 4 s. Its
+    restart at 6 s cannot register before the heal at 9 s: the nemesis starts it without
+    waiting (recorded), the heal comes on time, and the new process registers afterwards."""
+    sc = scenario("restart-behind-partition", [
+        {"at": "3s", "fault": "partition", "target": "worker-1", "for": "6s"},
+        {"at": "4s", "fault": "kill", "target": "worker-1", "for": "2s"}], duration="11s")
+    result, run_dir = run(tmp_path, sc)
+    assert result.error is None, result.error
+    faults = [r for r in read_history(run_dir / "history.jsonl") if isinstance(r, FaultRecord)]
+    kill_end = next(f for f in faults if f.fault == "kill" and f.phase == "end")
+    assert "its link is cut by f1" in kill_end.detail["not_ready"]
+    heal = next(f for f in faults if f.fault == "partition" and f.phase == "end")
+    assert heal.requested is not None and heal.t - heal.requested < 1.0   # not stalled
+    tasks = [json.loads(line) for line in (run_dir / "tasks.jsonl").read_text().splitlines()]
+    after = [e for t in tasks for e in t["events"] if e.get("worker") == "worker-1" and e["event"] == "claimed"
+             and e["t"] - json.loads((run_dir / "results.json").read_text())["meta"]["start_wall"] > heal.t]
+    assert after, "the restarted worker-1 never took work after the heal"
+    assert result.exit_code == 0, [c.to_dict() for c in result.checks if c.passed is not True]

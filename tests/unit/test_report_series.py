@@ -64,3 +64,18 @@ def test_one_shot_faults_without_an_end_are_instantaneous() -> None:
                {"kind": "fault", "t": 6.0, "phase": "start", "fault": "latency", "target": "worker-1", "id": "f2"}]
     spans = {s.id: s for s in fault_spans(hand_run(history=history))}
     assert spans["f1"].end == 4.0 and spans["f2"].end is None
+
+
+def test_fault_spans_start_at_the_effective_time_and_carry_lateness():
+    from harness.report.faultsummary import fault_impacts
+    from harness.report.sections import faults_html
+    run = hand_run(history=[
+        {"kind": "fault", "t": 6.0, "phase": "start", "fault": "redis_failover", "target": "redis", "id": "f1",
+         "detail": {}, "requested": 6.0, "effective": 21.0, "late": True},
+        {"kind": "fault", "t": 8.0, "phase": "start", "fault": "kill", "target": "worker-1", "id": "f2",
+         "detail": {}},                                           # an older run: no timing fields
+    ])
+    spans = {s.id: s for s in fault_spans(run, t1=30.0)}
+    assert spans["f1"].start == 21.0 and spans["f1"].late and spans["f2"].start == 8.0 and not spans["f2"].late
+    html = faults_html(fault_impacts([spans["f1"]], [], [], offset=0.0, load=(0.0, 30.0), t1=30.0))
+    assert "LATE: asked for 6.0s, took effect 15.0s after" in html

@@ -52,3 +52,19 @@ def test_recovery_time_baseline_starts_at_the_load_and_probe_fits_a_short_run():
     times = steady(4, 10, 12) + steady(4, 13, 15)  # load starts at 10 s; fault at 12 s; run ends at 15 s
     assert recovery_time(times, fault_t=12, window=5, threshold=0.8, end=15, start=10) == pytest.approx(1, abs=0.2)
     assert recovery_time(times, fault_t=14, window=5, end=14, start=10) is None
+
+
+def test_recovery_time_compares_counts_not_float_rates():
+    """Two faults 0.7 ms apart with the same baseline (12 completions in the 5 s before) must
+    measure the same recovery: comparing 4 / probe with 0.8 x baseline as floats gave 1.22 s
+    for one and 4.32 s for the other."""
+    rate, times = 2.4, [i / 2.4 for i in range(1, 25)]
+    t = times[-1] + 0.85
+    while t < 25:
+        times.append(round(t, 6))
+        t += 1 / 1.92          # back at exactly 0.8 x the rate before
+    for fault_t in (10.05, 10.0493, 10.0125, 10.0118):
+        a = recovery_time(times, fault_t=fault_t, end=times[-1], start=0.0)
+        b = recovery_time(times, fault_t=fault_t + 0.0007, end=times[-1], start=0.0)
+        assert a is not None and b is not None and abs(a - b) < 0.01, (fault_t, a, b)
+        assert a < 1.0 and rate == 2.4
