@@ -310,14 +310,22 @@ class Run:
             shutil.copy2(log, dest / log.name)
 
 
+HELD_STATUSES = ("reserved", "running")  # claimed by a worker: prefetched, or started
+
+
 def running_ids(client: GatewayClient) -> list[str]:
-    """Ids of tasks whose record says `running` (asked once the leases are empty, so none of
-    them holds a lease); unknown (gateway error) counts as none, the checks still judge them."""
-    try:
-        status, body = client.get_json("/tasks?status=running&limit=50")
-    except Exception:  # noqa: BLE001 - the drain must end; no_lost_tasks sees unfinished tasks
-        return []
-    return [t["id"] for t in body.get("tasks", [])] if status == 200 and isinstance(body, dict) else []
+    """Ids of tasks whose record says a worker holds them, `reserved` or `running` (asked once
+    the leases are empty, so none of them holds a lease); unknown (gateway error) counts as
+    none, the checks still judge them."""
+    ids: list[str] = []
+    for held in HELD_STATUSES:
+        try:
+            status, body = client.get_json(f"/tasks?status={held}&limit=50")
+        except Exception:  # noqa: BLE001 - the drain must end; no_lost_tasks sees unfinished tasks
+            continue
+        if status == 200 and isinstance(body, dict):
+            ids += [t["id"] for t in body.get("tasks", [])]
+    return ids
 
 
 def run_scenario(scenario: Scenario, opts: RunOptions) -> RunResult:
