@@ -3,7 +3,11 @@
 # Idempotent: every step is skipped when already done. Needs root and apt access.
 # Compose v2 comes from Debian trixie's docker-compose package (a static binary), fetched with
 # a trixie source list kept in a temporary directory, so the system's sources stay bookworm.
+# apt-get waits for the dpkg/apt locks (held for minutes by unattended-upgrades on fresh VMs):
+# up to APT_LOCK_TIMEOUT_S (600), saying so, then fails naming the lock (scripts/apt-lock.sh).
 set -euo pipefail
+# shellcheck source=scripts/apt-lock.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/apt-lock.sh"
 
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
@@ -17,9 +21,8 @@ install_engine() {
         return
     fi
     log "installing docker.io"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends docker.io iptables ca-certificates >/dev/null
+    apt_get update -qq
+    apt_get install -y -qq --no-install-recommends docker.io iptables ca-certificates >/dev/null
 }
 
 start_daemon() {
@@ -58,10 +61,10 @@ install_compose() {
         local opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=$tmp/parts"
                     -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
                     -o "APT::Sandbox::User=root")
-        apt-get "${opts[@]}" update -qq
-        (cd "$tmp" && apt-get "${opts[@]}" download docker-compose)
+        apt_get "${opts[@]}" update -qq
+        (cd "$tmp" && apt_get "${opts[@]}" download docker-compose)
         # bookworm's dpkg-deb rejects trixie's long Static-Built-Using field: unpack with ar + tar.
-        command -v ar >/dev/null || apt-get install -y -qq --no-install-recommends binutils xz-utils >/dev/null
+        command -v ar >/dev/null || apt_get install -y -qq --no-install-recommends binutils xz-utils >/dev/null
         (cd "$tmp" && ar x docker-compose_*.deb && mkdir root && tar -C root -xf data.tar.*)
         bin="$tmp/root/usr/libexec/docker/cli-plugins/docker-compose"
         [ -x "$bin" ] || bin=""

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install what the project needs to run locally: redis-server, redis-sentinel, redis-tools,
-# toxiproxy-server and the Python packages. Idempotent and quick when everything is there.
+# toxiproxy-server, kustomize and the Python packages. Idempotent and quick when everything is there.
 # Needs root (or sudo) only for the Debian packages and a system-wide toxiproxy-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.9.0}"
+KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.5.0}"
 PYTHON="${PYTHON:-python3}"
 SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
 
@@ -28,6 +29,17 @@ if ! command -v toxiproxy-server >/dev/null; then
   dest=/usr/local/bin; [ -w "$dest" ] || dest="$HOME/.local/bin"; mkdir -p "$dest"
   install -m 0755 "$gobin/server" "$dest/toxiproxy-server"
   install -m 0755 "$gobin/cli" "$dest/toxiproxy-cli"
+  rm -rf "$gobin"
+fi
+
+# kustomize renders deploy/k8s in tests/unit/test_k8s_manifests.py (no cluster needed).
+if ! command -v kustomize >/dev/null; then
+  command -v go >/dev/null || { echo "install: kustomize is missing and Go is not installed; see README" >&2; exit 1; }
+  echo "install: go install kustomize $KUSTOMIZE_VERSION"
+  gobin="$(mktemp -d)"
+  GOBIN="$gobin" CGO_ENABLED=0 go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  dest=/usr/local/bin; [ -w "$dest" ] || dest="$HOME/.local/bin"; mkdir -p "$dest"
+  install -m 0755 "$gobin/kustomize" "$dest/kustomize"
   rm -rf "$gobin"
 fi
 

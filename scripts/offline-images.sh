@@ -6,7 +6,12 @@
 #   - a wheelhouse (docker/wheelhouse/) so the app image installs requirements.txt offline;
 #   - the app image itself (`docker compose build`).
 # Every step is skipped when its result already exists, so a second run takes seconds.
-# Writes docker/offline.env (PYTHON_IMAGE, REDIS_IMAGE, TOXIPROXY_IMAGE, PIP_ARGS) for compose.
+# Writes the image names (PYTHON_IMAGE, REDIS_IMAGE, TOXIPROXY_IMAGE, PIP_ARGS) into a marked
+# block of `.env` at the project root, which `docker compose` reads by itself (no sourcing), and
+# the same lines into docker/offline.env (read by the harness and the e2e tests).
+# Needs: a Docker engine (scripts/install-docker.sh), debootstrap (installed with apt-get when
+# missing and run as root), Go >= 1.22 for Toxiproxy (checked, not installed). Each is checked
+# first, before any work, and temporary folders are removed also when a step fails.
 # Options (env): REBUILD=1 rebuilds everything; DEBIAN_MIRROR; TOXIPROXY_VERSION.
 set -euo pipefail
 
@@ -19,17 +24,51 @@ WHEELHOUSE="$ROOT/docker/wheelhouse"
 REQS="$ROOT/docker/app/requirements.txt"  # the app image's runtime packages
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 ENV_FILE="$ROOT/docker/offline.env"
+DOTENV="$ROOT/.env"
+BEGIN_MARK="# >>> scripts/offline-images.sh (local images; delete this block to use the public ones)"
+END_MARK="# <<< scripts/offline-images.sh"
 REBUILD="${REBUILD:-0}"
 DOCKER="${DOCKER:-docker}"
 
 log() { printf '[offline-images] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
 have_image() { [ "$REBUILD" != 1 ] && "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+
+# Temporary folders/files of the running step; removed on any exit, failure included.
+TEMPS=()
+cleanup() { [ ${#TEMPS[@]} -eq 0 ] || rm -rf "${TEMPS[@]}"; }
+trap cleanup EXIT
+
+# What the missing images need, checked before any work starts.
+check_prerequisites() {
+    command -v "$DOCKER" >/dev/null \
+        || die "the docker CLI is missing: run scripts/install-docker.sh first"
+    "$DOCKER" info >/dev/null 2>&1 \
+        || die "no Docker engine answers ('$DOCKER info' fails): run scripts/install-docker.sh (starts dockerd)"
+    "$DOCKER" compose version >/dev/null 2>&1 \
+        || die "'docker compose' (v2) is missing: run scripts/install-docker.sh"
+    if ! have_image "$BASE_IMAGE" && ! command -v debootstrap >/dev/null; then
+        [ "$(id -u)" = 0 ] || die "debootstrap is missing: sudo apt-get install debootstrap (building $BASE_IMAGE needs root)"
+        log "debootstrap is missing: apt-get install debootstrap"
+        # shellcheck source=scripts/apt-lock.sh
+        . "$ROOT/scripts/apt-lock.sh"
+        apt_get update -qq && apt_get install -y -qq --no-install-recommends debootstrap >/dev/null \
+            || die "could not install debootstrap with apt-get (see above)"
+    fi
+    if ! have_image "$BASE_IMAGE"; then
+        [ "$(id -u)" = 0 ] || die "building $BASE_IMAGE (debootstrap, docker import) needs root"
+    fi
+    if ! have_image "$TOXI_IMAGE" && ! command -v go >/dev/null; then
+        die "Go is missing (needed once, to build $TOXI_IMAGE with go install): install Go >= 1.22 from https://go.dev/dl/ and put it on PATH, or load an existing $TOXI_IMAGE"
+    fi
+}
 
 build_base() {
     if have_image "$BASE_IMAGE"; then log "reuse $BASE_IMAGE"; return; fi
     log "debootstrap bookworm -> $BASE_IMAGE (about a minute)"
     local dir
     dir="$(mktemp -d /var/tmp/taskq-base.XXXXXX)"
+    TEMPS+=("$dir" "$dir.log")
     debootstrap --variant=minbase \
         --include=python3,python3-venv,python3-pip,redis-server,redis-sentinel,ca-certificates,passwd \
         bookworm "$dir" "$MIRROR" >"$dir.log" 2>&1 || { tail -n 30 "$dir.log" >&2; exit 1; }
@@ -47,6 +86,7 @@ build_toxiproxy() {
     log "go install toxiproxy $TOXIPROXY_VERSION -> $TOXI_IMAGE"
     local ctx
     ctx="$(mktemp -d)"
+    TEMPS+=("$ctx")
     GOBIN="$ctx/bin" CGO_ENABLED=0 go install \
         "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" \
         "github.com/Shopify/toxiproxy/v2/cmd/cli@$TOXIPROXY_VERSION"
@@ -88,17 +128,37 @@ TOXIPROXY_IMAGE=$TOXI_IMAGE
 PIP_ARGS="--no-index --find-links /wheelhouse"
 ENV
     log "wrote ${ENV_FILE#$ROOT/}"
+    write_dotenv
+}
+
+# Put the same lines between markers in .env (other lines of .env are kept): compose reads
+# .env from the project directory by itself, so `docker compose up` works in any new shell.
+write_dotenv() {
+    local tmp
+    tmp="$(mktemp "$DOTENV.XXXXXX")"
+    TEMPS+=("$tmp")
+    if [ -f "$DOTENV" ]; then
+        # drop an earlier block (matched by the start of its marker lines), keep every other line
+        awk -v b="${BEGIN_MARK%% (*}" -v e="$END_MARK" \
+            'index($0, b) == 1 {skip=1} !skip {print} index($0, e) == 1 {skip=0}' "$DOTENV" >"$tmp"
+    fi
+    { echo "$BEGIN_MARK"; grep -v '^#' "$ENV_FILE"; echo "$END_MARK"; } >>"$tmp"
+    mv "$tmp" "$DOTENV"
+    log "wrote the image names into ${DOTENV#$ROOT/} (compose reads it; variables set in the shell win)"
 }
 
 build_app() {
     log "docker compose build (cached layers are reused)"
-    (cd "$ROOT" && set -a && . "$ENV_FILE" && set +a && "$DOCKER" compose build -q)
+    (cd "$ROOT" && "$DOCKER" compose build -q)
+    # A rebuild re-tags the app image and leaves the previous one untagged: drop those (ours only).
+    "$DOCKER" image prune -f --filter label=org.taskq.image=app >/dev/null
 }
 
 main() {
     local start
     start=$(date +%s)
-    [ -f "$REQS" ] || { log "$REQS is missing"; exit 1; }
+    [ -f "$REQS" ] || die "$REQS is missing"
+    check_prerequisites
     build_base
     build_toxiproxy
     build_wheelhouse

@@ -6,6 +6,7 @@ redis-py errors are translated here into system.errors; nothing above sees redis
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,15 @@ import redis
 
 from system.config import Settings
 from system.connection import connect
-from system.errors import BrokerUnavailable, Conflict, NotDurable, NotFound, TaskQueueError
+from system.errors import (
+    BrokerOutOfMemory,
+    BrokerTimeout,
+    BrokerUnavailable,
+    Conflict,
+    NotDurable,
+    NotFound,
+    WritesRefused,
+)
 from system.keys import PRIORITIES, Keys
 from system.metrics import LATENCY_BUCKETS_MS
 from system.model import TaskSpec, is_task_id, task_record
@@ -51,21 +60,48 @@ class Outcome(NamedTuple):
     ok: bool
     payload: str  # JSON result, or the error message
     retry_delay_ms: int = 0
+    began: float = 0.0  # time.monotonic() when a thread started it; 0: unknown (recorded as now)
+
+
+class Start(NamedTuple):
+    """A thread of this worker started a reserved task (time.monotonic() in `began`)."""
+
+    id: str
+    token: str
+    began: float
+
+
+def _ms_since(began: float, now: float) -> int:
+    return max(0, int(1000 * (now - began))) if began else 0
 
 
 @contextmanager
 def translated_errors() -> Iterator[None]:
-    """Map redis-py's exceptions to the project's: connection trouble is 503, not a crash."""
+    """Map every redis-py exception to the project's: each is a BrokerUnavailable, so callers
+    (worker loops, the gateway's 503/507) handle them all alike; nothing above sees redis-py's."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
-        raise BrokerUnavailable(f"Redis unavailable: {exc}") from exc
-    except redis.ResponseError as exc:
-        if str(exc).startswith(("LOADING", "MASTERDOWN", "NOREPLICAS", "READONLY", "BUSY")):
-            raise BrokerUnavailable(f"Redis not ready: {exc}") from exc
-        raise TaskQueueError(f"Redis error: {exc}") from exc
     except redis.RedisError as exc:
-        raise BrokerUnavailable(f"Redis error: {exc}") from exc
+        raise broker_error(exc) from exc
+
+
+UNKNOWN_OUTCOME = "the command may or may not have been applied; retry with the same Idempotency-Key"
+
+
+def broker_error(exc: redis.RedisError) -> BrokerUnavailable:
+    """The project's error for one redis-py exception (pure, so each mapping is unit-tested)."""
+    text = str(exc)
+    if isinstance(exc, redis.OutOfMemoryError) or text.startswith("OOM") or "maxmemory" in text:
+        return BrokerOutOfMemory(f"Redis is out of memory (maxmemory reached) and refuses writes: {text}")
+    if isinstance(exc, redis.ReadOnlyError) or text.startswith(("READONLY", "MISCONF")):
+        return WritesRefused(f"Redis refuses writes: {text}")
+    if isinstance(exc, redis.TimeoutError):
+        return BrokerTimeout(f"Redis did not answer in time ({text}); {UNKNOWN_OUTCOME}")
+    if isinstance(exc, redis.ConnectionError):
+        return BrokerUnavailable(f"Redis unavailable: {text}")
+    if text.startswith(("LOADING", "MASTERDOWN", "NOREPLICAS", "BUSY")):
+        return BrokerUnavailable(f"Redis not ready: {text}")
+    return BrokerUnavailable(f"Redis error: {text}")
 
 
 class Broker:
@@ -266,24 +302,33 @@ class Broker:
         'duplicate' for an outcome already applied (a re-sent batch whose reply was lost)."""
         return self.finish_and_peek(worker_id, outcomes)[0]
 
-    def finish_and_peek(self, worker_id: str, outcomes: Sequence[Outcome]) -> tuple[list[str], str | None]:
-        """finish(), plus the highest priority queued (None: none), read in the same script: a
-        node whose prefetch buffer is full learns of more urgent work on every ack, for free."""
-        args: list[Any] = [*self._base, self.settings.result_ttl_s, len(LATENCY_BUCKETS_MS), *LATENCY_BUCKETS_MS]
+    def finish_and_peek(self, worker_id: str, outcomes: Sequence[Outcome],
+                        starts: Sequence[Start] = ()) -> tuple[list[str], str | None]:
+        """finish(), after recording `starts` (reserved -> running), plus the highest priority
+        queued (None: none), read in the same script: a node whose prefetch buffer is full
+        learns of more urgent work on every ack, for free. Start times travel as "ms ago", so
+        they land on the Redis clock whatever the worker's clock says."""
+        now = time.monotonic()
+        args: list[Any] = [*self._base, self.settings.result_ttl_s, len(LATENCY_BUCKETS_MS), *LATENCY_BUCKETS_MS,
+                           worker_id, len(starts)]
+        for s in starts:
+            args += [s.id, s.token, _ms_since(s.began, now)]
         for o in outcomes:
-            args += [o.id, o.token, worker_id, "ok" if o.ok else "error", o.payload, o.retry_delay_ms]
+            args += [o.id, o.token, worker_id, "ok" if o.ok else "error", o.payload, o.retry_delay_ms,
+                     _ms_since(o.began, now)]
         with translated_errors():
             *verdicts, top = self.scripts.finish(
                 keys=[*self.keys.queues, self.keys.leases, self.keys.delayed, self.keys.dead, self.keys.stats,
                       self.keys.latency], args=args)
         return verdicts, _top_priority(top)
 
-    def release(self, worker_id: str, held: Sequence[tuple[str, str]]) -> int:
+    def release(self, worker_id: str, held: Sequence[tuple[str, str]], reason: str = "worker shutting down") -> int:
+        """Hand held (id, token) tasks back to the front of their queues; returns how many."""
         if not held:
             return 0
         with translated_errors():
             return self.scripts.release(keys=[*self.keys.queues, self.keys.leases, self.keys.wakeup],
-                                        args=[*self._base, worker_id, *_flatten(held)])
+                                        args=[*self._base, worker_id, reason, *_flatten(held)])
 
     def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
         """Register or refresh this worker: one MULTI/EXEC, expiring unless refreshed."""
@@ -295,6 +340,11 @@ class Broker:
             pipe.pexpire(key, self.settings.worker_ttl_ms)
             pipe.sadd(self.keys.workers_active, worker_id)
             pipe.execute()
+
+    def is_registered(self, worker_id: str) -> bool:
+        """Whether the worker's registration is live (its heartbeats arrive): for probes."""
+        with translated_errors():
+            return bool(self.client.exists(self.keys.worker(worker_id)))
 
     def deregister(self, worker_id: str, instance: str) -> None:
         with translated_errors():
@@ -357,6 +407,9 @@ def _worker_view(info: dict[str, str], leader: str | None) -> dict[str, Any]:
         if key in view:
             view[key] = float(view[key])
     view["current"] = json.loads(view.get("current", "[]"))
+    view["loops"] = json.loads(view.get("loops", "{}"))  # seconds since each loop's last round
+    view["stalled"] = json.loads(view.get("stalled", "[]"))  # loops silent for over WORKER_STALL_MS
+    view["status"] = "degraded" if view["stalled"] else "ok"
     view["leader"] = view.get("id") == leader
     return view
 

@@ -31,6 +31,7 @@ class Settings:
     worker_concurrency: int = 8
     worker_prefetch_ms: int = 20
     worker_id: str | None = None
+    worker_stall_ms: int = 10000
     lease_ttl_ms: int = 5000
     heartbeat_interval_ms: int = 1000
     worker_ttl_ms: int = 5000
@@ -79,7 +80,7 @@ class Settings:
         out = []
         for name in ("lease_ttl_ms", "heartbeat_interval_ms", "worker_ttl_ms", "reaper_interval_ms",
                      "leader_ttl_ms", "worker_concurrency", "max_payload_bytes", "max_batch",
-                     "gateway_workers", "gateway_threads", "retry_base_ms", "retry_max_ms"):
+                     "gateway_workers", "gateway_threads", "retry_base_ms", "retry_max_ms", "worker_stall_ms"):
             if getattr(self, name) <= 0:
                 out.append(f"{name.upper()} must be a positive number")
         for name in ("redis_socket_timeout", "default_timeout_s", "result_ttl_s", "durable_ack_timeout_ms"):
@@ -97,6 +98,10 @@ class Settings:
         if self.heartbeat_interval_ms * 2 > self.lease_ttl_ms:
             out.append("HEARTBEAT_INTERVAL_MS must be at most half of LEASE_TTL_MS, "
                        "or leases expire between two extensions")
+        slowest = max(self.heartbeat_interval_ms, self.reaper_interval_ms, 1000 * self.redis_socket_timeout)
+        if self.worker_stall_ms <= slowest:
+            out.append(f"WORKER_STALL_MS must exceed HEARTBEAT_INTERVAL_MS, REAPER_INTERVAL_MS and "
+                       f"REDIS_SOCKET_TIMEOUT (now {slowest:g} ms), or a healthy loop looks stuck")
         if not 0 < self.gateway_port < 65536:
             out.append("GATEWAY_PORT must be between 1 and 65535")
         return out
@@ -180,6 +185,9 @@ SETTINGS_DOC: dict[str, str] = {
                           "low-priority tasks are queued. A high-priority task does not wait behind it: "
                           "claims and acks report it and a free slot takes it next. 0: claim only for free slots.",
     "worker_id": "Name of the worker node; default host-pid-random.",
+    "worker_stall_ms": "A worker loop (claim, ack, heartbeat, leader) with no round in this time marks its node "
+                       "degraded in /health and /workers; while the acker is stalled the node claims nothing "
+                       "and stops extending its leases, so its tasks run elsewhere.",
     "lease_ttl_ms": "How long a claimed task stays leased without an extension.",
     "heartbeat_interval_ms": "How often a worker extends its leases and refreshes its registration.",
     "worker_ttl_ms": "A worker whose registration is not refreshed within this time is dead.",

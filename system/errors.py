@@ -37,14 +37,46 @@ class Conflict(TaskQueueError):
 
 
 class BrokerUnavailable(TaskQueueError):
-    """Redis could not be reached or answered with a connection-level error."""
+    """Redis could not do what was asked now; asking again later may work (HTTP 503).
+
+    Every Redis failure is one of these or a subclass, so a worker loop that catches this
+    survives every broker error, and the gateway never answers 500 for one.
+    """
 
     code = "redis_unavailable"
     status = 503
+    retry_after_s = 1  # the gateway's Retry-After: Redis outages here last seconds, not minutes
+
+
+class BrokerTimeout(BrokerUnavailable):
+    """No answer in time: the command may or may not have been applied."""
+
+    code = "redis_timeout"
+
+
+class WritesRefused(BrokerUnavailable):
+    """Redis answers but refuses writes: MISCONF (cannot persist), READONLY (a replica)."""
+
+    code = "redis_refuses_writes"
+
+
+class BrokerOutOfMemory(BrokerUnavailable):
+    """Redis is at `maxmemory` with noeviction and refuses writes that need memory (HTTP 507)."""
+
+    code = "redis_out_of_memory"
+    status = 507
+    retry_after_s = 5
 
 
 class NotDurable(TaskQueueError):
     """DURABLE_ACK is on and no replica confirmed the write in time."""
 
     code = "not_replicated"
+    status = 503
+
+
+class Busy(TaskQueueError):
+    """A bounded resource of the gateway (e.g. dashboard streams) is in use; retry later."""
+
+    code = "busy"
     status = 503

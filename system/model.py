@@ -16,7 +16,7 @@ from system.errors import ValidationError
 from system.handlers import REGISTRY
 from system.keys import PRIORITIES
 
-STATUSES = ("queued", "running", "succeeded", "failed", "retry_scheduled", "dead", "cancelled")
+STATUSES = ("queued", "reserved", "running", "succeeded", "failed", "retry_scheduled", "dead", "cancelled")
 TASK_FIELDS = ("type", "data", "priority", "max_retries", "timeout", "idempotency_key")
 MAX_RETRIES_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 200
@@ -135,6 +135,7 @@ def task_record(fields: Mapping[str, str], events: list[str] | None = None) -> d
         "result": _json_or_text(fields.get("result")),
         "error": fields.get("error") or None,
         "submitted_at": _seconds(fields.get("submitted_at")),
+        "claimed_at": _seconds(fields.get("claimed_at")),
         "started_at": _seconds(fields.get("started_at")),
         "finished_at": _seconds(fields.get("finished_at")),
         "idempotency_key": fields.get("idempotency_key") or None,

@@ -65,6 +65,22 @@ class Compose:
         return proc
 
 
+APP_IMAGE_LABEL = "org.taskq.image=app"  # set by docker-compose.yml's build section
+
+
+def prune_old_app_images() -> None:
+    """Remove untagged app images no container uses; never raises.
+
+    Compose labels what it builds with the project name, so a build under a new project (each
+    harness run, each e2e session) is a new image and the previous one loses its tag (~190 MB).
+    """
+    try:
+        subprocess.run(["docker", "image", "prune", "-f", "--filter", f"label={APP_IMAGE_LABEL}"],
+                       capture_output=True, timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+
 def compose_down(project: str, rec: Mapping[str, object] | None = None) -> list[str]:
     """Remove a project's containers, networks and volumes; never raises. Returns problems."""
     problems: list[str] = []

@@ -28,7 +28,14 @@ import redis
 import requests
 
 from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
-from harness.backends.compose import COMPOSE_FILE, Compose, compose_down, leftovers, write_override
+from harness.backends.compose import (
+    COMPOSE_FILE,
+    Compose,
+    compose_down,
+    leftovers,
+    prune_old_app_images,
+    write_override,
+)
 from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import ProcessError, free_port, wait_until
 from harness.ledger import Ledger
@@ -83,6 +90,7 @@ class DockerBackend(ProxiedNetwork):
                              timeout=600)
         except (RuntimeError, OSError) as exc:
             raise BackendError(f"docker compose up failed: {exc}") from exc
+        prune_old_app_images()
         self.tp = Toxiproxy(f"http://127.0.0.1:{tp_port}", timeout=3.0)
         self.tp.wait_ready(timeout=30)
         self.highest = spec.workers

@@ -32,8 +32,8 @@ def figure_blocks(run: Run) -> list[FigureBlock]:
                           "two lines is work piling up; shaded bands are faults.")]
     if has_samples:
         blocks.append(FigureBlock("queues", queue_figure(run, axis),
-                                  "Sampled every ~250 ms. Leased = claimed and running; delayed = waiting "
-                                  "for a retry backoff; dead = in the dead-letter queue."))
+                                  "Sampled every ~250 ms. Leased = claimed (reserved in a buffer or running); "
+                                  "delayed = waiting for a retry backoff; dead = in the dead-letter queue."))
         blocks.append(FigureBlock("workers", workers_figure(run, axis),
                                   "Workers with a fresh heartbeat, and the elected leader (the one running "
                                   "the lease reaper and retry release)."))

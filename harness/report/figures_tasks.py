@@ -68,14 +68,17 @@ def _label(task: dict[str, Any]) -> str:
 
 
 def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
-    """One row per task: a grey wait line from submit to first claim, a bar per attempt in the
-    worker's color (faded when its lease was lost: patterns cost seconds to draw), markers for
-    the events that matter."""
+    """One row per task: a grey wait line from submit to first claim, a dotted line while the
+    claimed task waited in the worker's buffer (claim to `started`), a bar per attempt's
+    execution in the worker's color (faded when its lease was lost: patterns cost seconds to
+    draw), markers for the events that matter."""
     offset = axis.tb.offset
     rows = [_label(t) for t in sel.tasks]
     bars: dict[str, dict[str, list[Any]]] = {}
     wait_x: list[float | None] = []
     wait_y: list[str | None] = []
+    buf_x: list[float | None] = []
+    buf_y: list[str | None] = []
     marks: dict[str, tuple[list[float], list[str], list[str]]] = {k: ([], [], []) for k in MARKERS}
     for task, row in zip(sel.tasks, rows, strict=True):
         tries = attempts(task, offset)
@@ -84,14 +87,19 @@ def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
             wait_x += [sub, tries[0].start, None]
             wait_y += [row, row, None]
         for a in tries:
+            ran = a.start if a.began is None else min(max(a.began, a.start), a.end)
+            if ran > a.start:
+                buf_x += [round(a.start, 3), round(ran, 3), None]
+                buf_y += [row, row, None]
             key = a.worker if a.applied else LOST
             b = bars.setdefault(key, {"base": [], "x": [], "y": [], "color": [], "text": []})
-            b["base"].append(round(a.start, 3))
-            b["x"].append(round(max(a.end - a.start, axis.tb.t1 / 2000), 3))
+            b["base"].append(round(ran, 3))
+            b["x"].append(round(max(a.end - ran, axis.tb.t1 / 2000), 3))
             b["y"].append(row)
             b["color"].append(worker_color(a.worker))
             b["text"].append(f"{task.get('id')}<br>{a.worker} token {a.token}: {a.outcome}"
-                             f"<br>{a.start:.2f}s → {a.end:.2f}s ({(a.end - a.start) * 1000:.0f} ms)")
+                             f"<br>claimed {a.start:.2f}s, buffered {(ran - a.start) * 1000:.0f} ms, "
+                             f"ran {ran:.2f}s → {a.end:.2f}s ({(a.end - ran) * 1000:.0f} ms)")
         for e in task.get("events", ()):
             if e.get("event") in marks:
                 xs, ys, tx = marks[e["event"]]
@@ -101,6 +109,9 @@ def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=wait_x, y=wait_y, mode="lines", name="waiting in queue",
                              line={"color": "#ced4da", "width": 2}, hoverinfo="skip"))
+    if buf_x:
+        fig.add_trace(go.Scatter(x=buf_x, y=buf_y, mode="lines", name="claimed, in a worker's buffer",
+                                 line={"color": "#868e96", "width": 3, "dash": "dot"}, hoverinfo="skip"))
     # lost attempts first, so the attempt that counted is drawn over them
     for w in ([LOST] if LOST in bars else []) + sorted((w for w in bars if w != LOST), key=worker_sort_key):
         b = bars[w]

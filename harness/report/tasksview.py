@@ -67,6 +67,7 @@ class Attempt:
     end: float
     outcome: str      # succeeded | failed | lease_expired | stale_ack | released | running
     applied: bool     # False when the lease was lost: its result (if any) was not applied
+    began: float | None = None  # when a thread started it (`started` event); before: in the worker's buffer
 
 
 def successes_by_worker(tasks: Iterable[dict[str, Any]], offset: float) -> dict[str, list[float]]:
@@ -82,12 +83,16 @@ def successes_by_worker(tasks: Iterable[dict[str, Any]], offset: float) -> dict[
 
 def attempts(task: dict[str, Any], offset: float) -> list[Attempt]:
     """Split a task's events into attempts; times relative to the run (epoch - offset). A
-    record without events gives one attempt from started_at to finished_at on its worker."""
+    record without events gives one attempt from claimed_at (started_at before that field
+    existed) to finished_at on its worker."""
     events = task.get("events") or ()
-    if not events and task.get("started_at") and task.get("worker"):
-        end = task.get("finished_at") or task["started_at"]
-        return [Attempt(worker=task["worker"], token=task.get("token"), start=task["started_at"] - offset,
-                        end=end - offset, outcome=str(task.get("status")), applied=True)]
+    claimed = task.get("claimed_at") or task.get("started_at")  # records before `reserved`: no claimed_at
+    if not events and claimed and task.get("worker"):
+        began = task.get("started_at")
+        end = task.get("finished_at") or began or claimed
+        return [Attempt(worker=task["worker"], token=task.get("token"), start=claimed - offset,
+                        end=end - offset, outcome=str(task.get("status")), applied=True,
+                        began=began - offset if began else None)]
     out: list[Attempt] = []
     for i, e in enumerate(events):
         if e.get("event") != "claimed":
@@ -101,8 +106,10 @@ def attempts(task: dict[str, Any], offset: float) -> list[Attempt]:
         else:
             end_t, outcome = mine[-1]["t"], mine[-1]["event"]
         lost = any(x.get("event") in ("lease_expired", "stale_ack") for x in mine)
+        began = next((x["t"] - offset for x in events[i + 1:]
+                      if x.get("event") == "started" and x.get("token", token) == token), None)
         out.append(Attempt(worker=worker, token=token, start=e["t"] - offset, end=end_t - offset,
-                           outcome=outcome, applied=not lost))
+                           outcome=outcome, applied=not lost, began=began))
     return out
 
 

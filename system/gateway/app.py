@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 
 from system.broker import Broker
 from system.config import Settings
-from system.errors import TaskQueueError
+from system.errors import BrokerUnavailable, TaskQueueError
+from system.gateway.dashboard import dashboard
 from system.gateway.routes import api
 
 log = logging.getLogger("system.gateway")
@@ -36,11 +37,15 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     app.extensions["broker"] = broker or Broker(settings)
     app.extensions["settings"] = settings
     app.register_blueprint(api)
+    app.register_blueprint(dashboard)
 
     @app.errorhandler(TaskQueueError)
     def _domain_error(exc: TaskQueueError):
         extra = getattr(exc, "details", None)
-        return error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
+        response, status = error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
+        if isinstance(exc, BrokerUnavailable):  # 503 / 507: retryable, say when
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -67,7 +67,7 @@ def index():
     return jsonify({"service": "taskqueue gateway", "endpoints": [
         "POST /tasks", "POST /tasks/batch", "GET /tasks", "GET /tasks/<id>", "DELETE /tasks/<id>",
         "GET /workers", "GET /health", "GET /queues", "GET /dlq", "POST /dlq/<id>/retry",
-        "GET /metrics", "GET /stats", "GET /types"]})
+        "GET /metrics", "GET /stats", "GET /types", "GET /dashboard", "GET /dashboard/stream"]})
 
 
 @api.get("/types")
@@ -178,12 +178,19 @@ def health():
     except BrokerUnavailable as exc:
         return jsonify({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0,
                         "leader": None, "queues": None}), 503
-    healthy = bool(live)
-    body = {"status": "ok" if healthy else "degraded", "redis": {"ok": True, **info},
-            "workers": len(live), "leader": leader, "queues": depths}
-    if not healthy:
-        body["reason"] = "no live workers"
-    return jsonify(body), 200 if healthy else 503
+    stalled = {w["id"]: w["stalled"] for w in live if w.get("stalled")}
+    reason = "no live workers" if not live else _stall_reason(stalled)
+    body = {"status": "degraded" if reason else "ok", "redis": {"ok": True, **info},
+            "workers": len(live), "leader": leader, "queues": depths, "stalled": stalled}
+    if reason:
+        body["reason"] = reason
+    return jsonify(body), 503 if reason else 200
+
+
+def _stall_reason(stalled: dict[str, list[str]]) -> str:
+    """'' when no worker reports a stuck loop (WORKER_STALL_MS), else which ones."""
+    parts = [f"{worker} ({'/'.join(loops)})" for worker, loops in stalled.items()]
+    return f"stuck loops on {', '.join(parts)}" if parts else ""
 
 
 @api.get("/metrics")

@@ -1,5 +1,6 @@
 -- Claim up to N queued tasks, strictly high > normal > low, FIFO within a level.
--- Each claim bumps the task's fencing token and leases it until now + lease_ms.
+-- Each claim bumps the task's fencing token and leases it until now + lease_ms. A claimed task is
+-- `reserved` (in the node's buffer) until a thread starts it (finish.lua records the start).
 -- KEYS: 1-3 queues, 4 leases
 -- ARGV: 3 worker id, 4 lease ms, 5 max count, 6 levels to take from (3 = all, 1 = high only),
 --       7 most to take from the high level (a node takes no more highs than it can start soon,
@@ -24,7 +25,7 @@ for q = 1, levels do
     if f[1] == 'queued' then
       local token = tonumber(f[9]) + 1
       local attempts = tonumber(f[10]) + 1
-      redis.call('HSET', tk, 'status', 'running', 'worker', worker, 'started_at', now,
+      redis.call('HSET', tk, 'status', 'reserved', 'worker', worker, 'claimed_at', now, 'started_at', '',
         'token', token, 'attempts', attempts)
       leases[#leases + 1] = now + lease_ms
       leases[#leases + 1] = id

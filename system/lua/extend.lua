@@ -10,7 +10,7 @@ local lost = {}
 for i = 4, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local f = redis.call('HMGET', task_key(id), 'status', 'token')
-  if f[1] == 'running' and f[2] == token then
+  if (f[1] == 'running' or f[1] == 'reserved') and f[2] == token then
     redis.call('ZADD', KEYS[1], 'XX', until_ms, id)
   elseif f[2] ~= token or f[1] == 'queued' then
     lost[#lost + 1] = id

@@ -1,9 +1,13 @@
--- Record the outcome of N attempts. Each is applied only if the caller still holds the
--- task's lease (status running and same fencing token); otherwise it is a stale ack, kept
--- in the history and not applied.
+-- Record that S reserved tasks started, and the outcome of N attempts. Each is applied only if
+-- the caller still holds the task's lease (status reserved or running and same fencing token);
+-- otherwise an outcome is a stale ack, kept in the history and not applied (a late start is
+-- dropped). Starts travel with acks (no round trip per task): a task still reserved when its
+-- outcome arrives is started here first, at the time the worker reports.
 -- KEYS: 1-3 queues, 4 leases, 5 delayed, 6 dead, 7 stats, 8 latency histogram
 -- ARGV: 3 result ttl s, 4 bucket count B, 5..4+B bucket upper bounds (ms),
---       then per task 6 values: id, token, worker, outcome ('ok'|'error'), result-or-error, retry delay ms
+--       5+B worker id, 6+B start count S, then per start 3 values: id, token, ms since it started;
+--       then per task 7 values: id, token, worker, outcome ('ok'|'error'), result-or-error,
+--       retry delay ms, ms since it started
 -- Returns: per task one of 'ok', 'retry', 'dead', 'stale', or 'duplicate' when this very
 --          outcome was already applied (the worker re-sent a batch whose reply was lost);
 --          then top_queued().
@@ -16,20 +20,44 @@ local c = {completed = 0, failed = 0, retried = 0, dead = 0, stale_acks = 0}
 local hist = {sum_ms = 0}  -- latency histogram increments, written once per batch
 local bounds = {}  -- bucket upper bounds as numbers, converted once per batch, not per task
 for b = 5, 4 + nb do bounds[#bounds + 1] = tonumber(ARGV[b]) end
-for i = 5 + nb, #ARGV, 6 do
+local function start(id, tk, token, worker, ago)
+  local at = now - tonumber(ago)
+  redis.call('HSET', tk, 'status', 'running', 'started_at', at)
+  add_event(id, at, 'started', worker, token, '')
+end
+local first = 7 + nb + 3 * tonumber(ARGV[6 + nb])
+for i = 7 + nb, first - 1, 3 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local tk = task_key(id)
+  local f = redis.call('HMGET', tk, 'status', 'token')
+  if f[1] == 'reserved' and f[2] == token then start(id, tk, token, ARGV[5 + nb], ARGV[i + 2]) end
+end
+for i = first, #ARGV, 7 do
   local id, token, worker, outcome, payload, delay =
     ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
   local tk = task_key(id)
   local f = redis.call('HMGET', tk, 'status', 'token', 'failures', 'max_retries', 'submitted_at', 'acked')
+  local held = (f[1] == 'running' or f[1] == 'reserved') and f[2] == token
+  local began = nil  -- a reserved task's start travels with its outcome: one HSET for both below
+  if held and f[1] == 'reserved' then
+    began = now - tonumber(ARGV[i + 6])
+    add_event(id, began, 'started', worker, token, '')
+    if outcome ~= 'ok' then redis.call('HSET', tk, 'started_at', began) end
+  end
   if f[6] == token then
     out[#out + 1] = 'duplicate'
-  elseif f[1] ~= 'running' or f[2] ~= token then
+  elseif not held then
     -- a record whose retention ran out gets no history: that would be an event list without a TTL
     if f[1] then add_event(id, now, 'stale_ack', worker, token, outcome) end
     c.stale_acks = c.stale_acks + 1
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
-    redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+    if began then
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now,
+        'started_at', began)
+    else
+      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+    end
     ended[#ended + 1] = id
     add_event(id, now, 'succeeded', worker, token, '')
     redis.call('EXPIRE', tk, ttl)

@@ -12,7 +12,7 @@ for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[4], id)
   local tk = task_key(id)
   local f = redis.call('HMGET', tk, 'status', 'worker', 'token', 'priority', 'expiries')
-  if f[1] == 'running' then
+  if f[1] == 'running' or f[1] == 'reserved' then
     local exp = redis.call('HINCRBY', tk, 'expiries', 1)
     add_event(id, now, 'lease_expired', f[2], f[3], '')
     if exp > max_exp then

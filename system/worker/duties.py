@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from system.errors import BrokerUnavailable
+from system.worker.supervise import supervised
 
 if TYPE_CHECKING:
     from system.worker.node import WorkerNode
@@ -16,17 +18,27 @@ log = logging.getLogger("system.worker")
 
 
 def heartbeat_loop(node: WorkerNode) -> None:
-    """Extend held leases, time out overdue attempts, refresh the registration."""
+    """Extend held leases, time out overdue attempts, refresh the registration (with each
+    loop's liveness, so /health sees a stuck one).
+
+    While the acker is stalled no lease is extended: results this node computes might never
+    be recorded, so its tasks expire and run elsewhere instead of staying `running` for ever.
+    """
     interval = node.settings.heartbeat_interval_ms / 1000
     while not node.exited.is_set():
         node.expire_overdue()
         try:
-            lost = node.broker.extend(node.held())
-            for task_id in lost:
-                node.lease_lost(task_id)
+            if node.ack_stalled():
+                log.error("%s: the acker made no progress for over %gs; leases are no longer extended",
+                          node.worker_id, node.stall_s)
+            else:
+                for task_id in node.broker.extend(node.held()):
+                    node.lease_lost(task_id)
+                node.hand_back_stale(interval)
             node.broker.heartbeat(node.worker_id, node.info())
         except BrokerUnavailable as exc:
             log.warning("%s: heartbeat failed: %s", node.worker_id, exc)
+        node.liveness.beat("heartbeat")
         node.exited.wait(interval)
 
 
@@ -61,10 +73,13 @@ def leader_loop(node: WorkerNode) -> None:
                     last_prune = time.monotonic()
         except BrokerUnavailable as exc:
             log.warning("%s: leader duty failed: %s", node.worker_id, exc)
+        node.liveness.beat("leader")
         node.exited.wait(interval)
 
 
-def start_daemon(target, node: WorkerNode, name: str) -> threading.Thread:
-    thread = threading.Thread(target=target, args=(node,), name=f"{node.worker_id}-{name}", daemon=True)
+def start_daemon(target: Callable[[WorkerNode], None], node: WorkerNode, name: str) -> threading.Thread:
+    """A daemon thread running a duty under supervision: no exception ends it (supervise.py)."""
+    full = f"{node.worker_id}-{name}"
+    thread = threading.Thread(target=supervised(lambda: target(node), full, node.exited), name=full, daemon=True)
     thread.start()
     return thread

@@ -24,6 +24,8 @@ class Attempt:
     deadline: float = float("inf")  # a prefetched task's time limit has not started yet
     cancelled: Cancellation = field(default_factory=Cancellation)
     started: bool = False  # a thread took it from the prefetch buffer and runs it
+    began: float = 0.0  # time.monotonic() when it started; reported to Redis with the acks
+    claimed: float = field(default_factory=time.monotonic)  # when it entered the buffer
     reported: bool = False  # an outcome (result or timeout) was already queued, or it was handed back
 
     @property
@@ -42,12 +44,12 @@ def run_attempt(attempt: Attempt, settings: Settings) -> Outcome:
         result = task_type.run(claim.data, ctx)
         payload = encode_json(result)
     except Exception as exc:  # a handler's failure is data, not a crash of the worker
-        return failure(claim, f"{type(exc).__name__}: {exc}", settings)
+        return failure(claim, f"{type(exc).__name__}: {exc}", settings, attempt.began)
     if time.monotonic() > attempt.deadline:
-        return failure(claim, f"timed out after {claim.timeout:g}s", settings)
-    return Outcome(claim.id, claim.token, True, payload)
+        return failure(claim, f"timed out after {claim.timeout:g}s", settings, attempt.began)
+    return Outcome(claim.id, claim.token, True, payload, 0, attempt.began)
 
 
-def failure(claim: Claim, message: str, settings: Settings) -> Outcome:
+def failure(claim: Claim, message: str, settings: Settings, began: float = 0.0) -> Outcome:
     delay = backoff_ms(claim.failures + 1, base_ms=settings.retry_base_ms, cap_ms=settings.retry_max_ms)
-    return Outcome(id=claim.id, token=claim.token, ok=False, payload=message[:2000], retry_delay_ms=delay)
+    return Outcome(claim.id, claim.token, False, message[:2000], delay, began)

@@ -17,13 +17,21 @@ import time
 import uuid
 from typing import Any
 
-from system.broker import Broker, Claim, Outcome, leader_instance
+from system.broker import Broker, Claim, Outcome, Start, leader_instance
 from system.config import Settings
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
 from system.worker.duties import heartbeat_loop, leader_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
-from system.worker.prefetch import MeanDuration, ReadyBuffer, claim_ahead, prefetch_budget, prefetch_count
+from system.worker.prefetch import (
+    MeanDuration,
+    ReadyBuffer,
+    claim_ahead,
+    expected_task_ms,
+    prefetch_budget,
+    prefetch_count,
+)
+from system.worker.supervise import Liveness, backoff_s, supervised
 
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
@@ -34,6 +42,27 @@ URGENT_WAIT_S = 0.05  # the most a free slot waits for a claim of a more urgent 
 # Test hook, not a setting: TQ_CRASH_AT=after_claim|before_ack|after_ack makes the process die
 # at that point as if SIGKILLed (tests/integration/test_crash_points.py). Unset in production.
 CRASH_AT = os.environ.get("TQ_CRASH_AT", "")
+# Test hook, not a setting: TQ_STALL_LOOP=ack makes the acker block forever before its first
+# ack, as a call that never returns would (tests/integration/test_worker_robust.py).
+STALL_LOOP = os.environ.get("TQ_STALL_LOOP", "")
+LOOPS = ("claim", "ack", "heartbeat", "leader")  # long-lived loops whose liveness the heartbeat reports
+IDLE_BEAT_S = 1.0  # an idle acker still reports a beat this often
+ACK_RETRY_MAX_S = 1.0  # longest wait between two tries of an unacked batch
+START_REPORT_S = 0.005  # a task still running this long after its start has the start sent alone
+
+
+def _due_starts(outcomes: list[Outcome], starts: dict[str, Start]) -> list[Start]:
+    """Starts to send now, removed from `starts`: those older than START_REPORT_S. A start whose
+    task's outcome is in this batch is dropped; the outcome carries its start time."""
+    for outcome in outcomes:
+        starts.pop(outcome.id, None)
+    if not starts:
+        return []
+    cutoff = time.monotonic() - START_REPORT_S
+    due = [start for start in starts.values() if start.began <= cutoff]
+    for start in due:
+        del starts[start.id]
+    return due
 
 
 def crash_point(name: str) -> None:
@@ -66,22 +95,24 @@ class WorkerNode:
         self._claim_rounds = 0  # claims completed: a slot yielding to urgent work waits for the next
         self._claimed = threading.Condition(self._lock)
         self._task_ms = MeanDuration()
+        self._last_start = 0.0  # time.monotonic() of the latest task start on this node
         self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
-        self._outcomes: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self._outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()
+        self.liveness = Liveness(LOOPS)
+        self.stall_s = settings.worker_stall_ms / 1000
 
     # --- lifecycle -------------------------------------------------------------------
     def run(self) -> None:
         """Serve until stop() (SIGTERM) or, in burst mode, until there is nothing left to do."""
         log.info("%s: started (concurrency %d)", self.worker_id, self.concurrency)
-        acker = threading.Thread(target=self._ack_loop, name=f"{self.worker_id}-ack", daemon=True)
-        acker.start()
+        acker = self._start(self._ack_loop, "ack")
         # daemon threads: a handler still stuck after the grace period must not keep the process
         for n in range(self.concurrency):
-            threading.Thread(target=self._task_loop, name=f"{self.worker_id}-task_{n}", daemon=True).start()
+            self._start(self._task_loop, f"task_{n}")
         heartbeat = start_daemon(heartbeat_loop, self, "heartbeat")
         leader = start_daemon(leader_loop, self, "leader")
         try:
-            self._claim_loop()
+            supervised(self._claim_loop, f"{self.worker_id}-claim", self.stopping)()
         finally:
             self.stopping.set()  # also in burst mode, where stop() was never called
             self._drain()
@@ -98,6 +129,18 @@ class WorkerNode:
                 log.warning("%s: could not deregister: %s", self.worker_id, exc)
             log.info("%s: stopped after %d tasks", self.worker_id, self.processed)
 
+    def _start(self, loop: Any, name: str) -> threading.Thread:
+        """A daemon thread running `loop` under supervision (see supervise.py)."""
+        full = f"{self.worker_id}-{name}"
+        thread = threading.Thread(target=supervised(loop, full, self.exited), name=full, daemon=True)
+        thread.start()
+        return thread
+
+    def ack_stalled(self) -> bool:
+        """The acker made no round within WORKER_STALL_MS: results this node computes may never
+        be recorded, so it must not claim more or keep extending the leases it holds."""
+        return "ack" in self.liveness.stalled(self.stall_s)
+
     def stop(self) -> None:
         """Stop claiming; the grace period counts from here, not from when the claim loop notices."""
         if self.grace_deadline is None:
@@ -109,6 +152,10 @@ class WorkerNode:
         errors = 0
         while not self.stopping.is_set():
             self.slot_freed.clear()
+            if self.ack_stalled():  # claims would only be leases that are never extended
+                self.liveness.beat("claim")
+                self.slot_freed.wait(0.5)
+                continue
             with self._lock:
                 wanted, now = self._wanted()
                 ahead = None if now else self._ahead()
@@ -117,6 +164,7 @@ class WorkerNode:
                 free_for_urgent = max(1, self.concurrency - self._running - self._ready.count("high"))
                 max_high = wanted if top == "high" else free_for_urgent
             if not now and not ahead:
+                self.liveness.beat("claim")
                 self.slot_freed.wait(0.5)
                 continue
             try:
@@ -126,6 +174,7 @@ class WorkerNode:
                 else:
                     claims, top = self.broker.claim_and_peek(self.worker_id, free_for_urgent, up_to=ahead)
                 self._claim_done(top)
+                self.liveness.beat("claim")
                 errors = 0
                 if claims:
                     crash_point("after_claim")
@@ -138,6 +187,7 @@ class WorkerNode:
                 self.broker.wait_for_work(0.5 if self.burst else 1.0)
             except BrokerUnavailable as exc:
                 self._claim_done(None)  # unknown now: no slot waits for urgent work meanwhile
+                self.liveness.beat("claim")  # alive; Redis is what fails
                 errors += 1
                 log.warning("%s: claim failed (%s); retrying", self.worker_id, exc)
                 self.stopping.wait(min(2.0, 0.05 * 2 ** errors))
@@ -158,7 +208,9 @@ class WorkerNode:
         batch's ack; unacked outcomes are still capped (Redis down).
         """
         budget = prefetch_budget(self.settings.worker_prefetch_ms, self._queued_top, PRIORITIES)
-        capacity = self.concurrency + prefetch_count(budget, self.concurrency, self._task_ms.ms)
+        busy = self._running >= self.concurrency
+        task_ms = expected_task_ms(self._task_ms.ms, busy, 1000 * (time.monotonic() - self._last_start) if busy else 0)
+        capacity = self.concurrency + prefetch_count(budget, self.concurrency, task_ms)
         held = self._running + self._buffered
         wanted = min(capacity - held, MAX_UNACKED - len(self._attempts))
         return wanted, wanted > 0 and (2 * wanted >= capacity or held < self.concurrency)
@@ -215,12 +267,16 @@ class WorkerNode:
                 self._attempts.pop(attempt.claim.id, None)
                 return False
             attempt.started = True
-            attempt.deadline = time.monotonic() + attempt.claim.timeout
+            attempt.began = self._last_start = time.monotonic()
+            attempt.deadline = attempt.began + attempt.claim.timeout
             self._running += 1
             # it took the last buffered task of its priority: the next urgent one may be due
             ahead = self._ahead() is not None
         if ahead:
             self.slot_freed.set()
+        # reserved -> running travels with the acks: merged into this task's own ack if it ends
+        # within START_REPORT_S, else sent alone about then (no round trip per task)
+        self._outcomes.put(Start(attempt.claim.id, attempt.claim.token, attempt.began))
         return True
 
     def _execute(self, attempt: Attempt) -> None:
@@ -268,38 +324,74 @@ class WorkerNode:
 
     # --- acks ------------------------------------------------------------------------
     def _ack_loop(self) -> None:
-        """Send outcomes in batches; on Redis errors keep them and retry (fencing makes it safe)."""
+        """Send outcomes (and starts) in batches; on any error keep them and retry (fencing
+        makes it safe).
+
+        A broker error (Redis down, OOM, MISCONF, ...) counts as a live round; any other error
+        is logged and retried without a beat, so an acker that cannot work shows as stalled."""
         pending: list[Outcome] = []
+        starts: dict[str, Start] = {}  # started tasks whose start is not sent yet
         closing = False
+        failures = 0
         while not (closing and not pending):
-            if not pending:
-                item = self._outcomes.get()
-                if item is None:
-                    closing = True
-                    continue
-                pending.append(item)
-                if not closing and (self._running or self._buffered):
-                    time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
-            while len(pending) < ACK_BATCH:
-                try:
-                    item = self._outcomes.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    closing = True
-                    break
-                pending.append(item)
+            closing = self._gather(pending, starts, closing)
+            due = _due_starts(pending, starts)
+            if not pending and not due:
+                continue
+            if STALL_LOOP == "ack":
+                threading.Event().wait()
             crash_point("before_ack")
             try:
-                verdicts, top = self.broker.finish_and_peek(self.worker_id, pending)
+                verdicts, top = self.broker.finish_and_peek(self.worker_id, pending, due)
                 crash_point("after_ack")
             except BrokerUnavailable as exc:
-                log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending))
-                if self.exited.wait(0.2):
-                    return
+                self.liveness.beat("ack")
+                log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending) + len(due))
+            except Exception:  # noqa: BLE001 - keep the outcomes; the stall shows in /health
+                log.exception("%s: ack failed unexpectedly; retrying %d", self.worker_id, len(pending) + len(due))
+            else:
+                self.liveness.beat("ack")
+                failures = 0
+                self._acked(pending, verdicts, top)
+                pending = []
                 continue
-            self._acked(pending, verdicts, top)
-            pending = []
+            starts.update((start.id, start) for start in due)
+            failures += 1
+            if self.exited.wait(min(ACK_RETRY_MAX_S, 2 * backoff_s(failures))):
+                return
+
+    def _gather(self, pending: list[Outcome], starts: dict[str, Start], closing: bool) -> bool:
+        """Add queued outcomes to `pending` and starts to `starts` (waiting up to IDLE_BEAT_S,
+        or until the oldest start is due, for a first item; lingering for company after an
+        outcome while tasks run); returns whether the stop marker came."""
+        if not pending and not closing:
+            oldest = min((start.began for start in starts.values()), default=None)
+            wait = IDLE_BEAT_S if oldest is None else oldest + START_REPORT_S - time.monotonic()
+            try:
+                item = self._outcomes.get(timeout=max(0.0, wait))
+            except queue.Empty:
+                self.liveness.beat("ack")  # idle is alive
+                return False
+            if item is None:
+                return True
+            if type(item) is Start:
+                starts[item.id] = item
+            else:
+                pending.append(item)
+                if self._running or self._buffered:
+                    time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
+        while len(pending) < ACK_BATCH:
+            try:
+                item = self._outcomes.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return True
+            if type(item) is Start:
+                starts[item.id] = item
+            else:
+                pending.append(item)
+        return closing
 
     def _acked(self, outcomes: list[Outcome], verdicts: list[str], queued_top: str | None) -> None:
         with self._lock:
@@ -339,12 +431,36 @@ class WorkerNode:
                 attempt.reported = True
                 attempt.cancelled.set()
         for attempt in overdue:
-            self._outcomes.put(failure(attempt.claim, f"timed out after {attempt.claim.timeout:g}s", self.settings))
+            self._outcomes.put(failure(attempt.claim, f"timed out after {attempt.claim.timeout:g}s", self.settings,
+                                       attempt.began))
+
+    def hand_back_stale(self, older_than_s: float) -> None:
+        """Hand back prefetched tasks that waited over `older_than_s` while every slot stayed
+        busy (long tasks ahead of them): to the front of their queue, where a node with a free
+        slot takes them, instead of waiting here for one of ours."""
+        now = time.monotonic()
+        with self._lock:
+            if self._running < self.concurrency or self.stopping.is_set() or not self._buffered:
+                return
+            stale = [a for a in self._attempts.values()
+                     if not a.started and not a.reported and now - a.claimed > older_than_s]
+            for attempt in stale:  # the task threads skip them (see _begin)
+                attempt.reported = True
+        if not stale:
+            return
+        try:
+            released = self.broker.release(self.worker_id, [a.held for a in stale], "prefetched behind busy slots")
+            log.info("%s: handed back %d prefetched tasks waiting behind busy slots", self.worker_id, released)
+        finally:  # if Redis did not answer, their leases expire: no longer extended
+            with self._lock:
+                for attempt in stale:
+                    self._attempts.pop(attempt.claim.id, None)
 
     def info(self) -> dict[str, Any]:
         with self._lock:
             current, running, prefetched = list(self._attempts)[:50], self._running, self._buffered
-        return {"id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(),
+        return {"loops": self.liveness.ages(), "stalled": self.liveness.stalled(self.stall_s),
+                "id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(),
                 "started_at": round(self.started_at, 3), "last_heartbeat": round(time.time(), 3),
                 "concurrency": self.concurrency, "current": current, "running": running,
                 "prefetched": prefetched, "processed": self.processed,

@@ -54,6 +54,21 @@ def prefetch_count(budget_ms: float, concurrency: int, mean_task_ms: float | Non
     return min(MAX_PER_SLOT * concurrency, int(budget_ms * concurrency / max(mean_task_ms, 0.001)))
 
 
+def expected_task_ms(mean_ms: float | None, all_busy: bool, since_last_start_ms: float) -> float | None:
+    """The task duration to size the buffer with: the running mean of finished tasks, but while
+    every slot is busy and none has started a task for `since_last_start_ms`, every running task
+    is at least that old, so tasks take at least that long now.
+
+    The mean learns only from tasks that finished: after short tasks, a node whose slots all run
+    hour-long sleeps would otherwise keep prefetching 4 per slot behind them while another node
+    has free slots. A drain of short tasks starts one every few hundred microseconds, so there
+    this changes nothing.
+    """
+    if mean_ms is None or not all_busy:
+        return mean_ms
+    return max(mean_ms, since_last_start_ms)
+
+
 def prefetch_budget(budget_ms: float, queued_top: str | None, priorities: Sequence[str]) -> float:
     """The budget for the next claim: shallow while the most urgent queued work is the lowest
     priority.

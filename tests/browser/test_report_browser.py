@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "runs"))
 
-from cdp import Browser, find_chromium  # noqa: E402
+from cdp import Browser  # noqa: E402
 from synth_run import write_run  # noqa: E402
 
 from harness.report import build_report, compare_runs, update_index  # noqa: E402
@@ -25,16 +25,6 @@ from harness.report import build_report, compare_runs, update_index  # noqa: E40
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 READY = "document.body && document.body.dataset.rendered !== undefined"
 LOAD_BUDGET_S = float(os.environ.get("REPORT_LOAD_BUDGET_S", "2.0"))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed: apt-get install -y chromium")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from harness.backends.compose import prune_old_app_images
 from tests.e2e.stack import Stack
 
 
@@ -36,6 +37,7 @@ def docker_ready() -> None:
 def app_image(docker_ready: None) -> None:
     """Build the app image once per session (from the current source), not once per test."""
     Stack().compose("build", "-q", timeout=900)
+    prune_old_app_images()  # the previous session's build, untagged now
 
 
 @pytest.fixture

@@ -89,9 +89,9 @@ def test_seed_walkthrough(url: str, spawn: Callable[..., Process],
     assert record["result"]["upper"] == "HELLO WORLD" and record["result"]["length"] == 11
     assert record["worker"] in {"worker-1", "worker-2", "worker-3"}
     assert record["attempts"] == 1 and record["error"] is None and record["data"] == "Hello World"
-    assert record["submitted_at"] <= record["started_at"] <= record["finished_at"]
+    assert record["submitted_at"] <= record["claimed_at"] <= record["started_at"] <= record["finished_at"]
     assert abs(record["submitted_at"] - time.time()) < 60  # epoch seconds, not ms
-    assert [e["event"] for e in record["events"]] == ["submitted", "claimed", "succeeded"]
+    assert [e["event"] for e in record["events"]] == ["submitted", "claimed", "started", "succeeded"]
     assert record["events"][1]["worker"] == record["worker"]
 
     health = http.get(url + "/health", timeout=5)
@@ -228,8 +228,8 @@ def test_dead_letter_queue_and_redrive(url: str, spawn: Callable[..., Process],
     poison = submit(http, url, {"type": "fail", "data": {"times": 2}, "max_retries": 1})["id"]
     dead = wait_status(http, url, poison, "dead")
     assert dead["attempts"] == 2 and "attempt 2" in dead["error"]
-    assert [e["event"] for e in dead["events"]] == ["submitted", "claimed", "failed", "retry_scheduled",
-                                                    "requeued", "claimed", "failed", "dead"]
+    assert [e["event"] for e in dead["events"]] == ["submitted", "claimed", "started", "failed", "retry_scheduled",
+                                                    "requeued", "claimed", "started", "failed", "dead"]
     dlq = http.get(url + "/dlq", timeout=5).json()
     assert dlq["total"] == 1 and [t["id"] for t in dlq["tasks"]] == [poison]
     assert http.get(url + "/queues", timeout=5).json()["dead"] == 1

@@ -63,7 +63,9 @@ def test_a_handler_raising_system_exit_fails_its_task_and_the_slot_goes_on(
     node._hold(broker.claim("w1", 2))
     node._ready.close(1)
     node._task_loop()  # runs both, then returns on close: the exit did not end the thread
-    outcomes = [node._outcomes.get_nowait() for _ in range(2)]
+    queued = [node._outcomes.get_nowait() for _ in range(4)]  # each task's start, then its outcome
+    assert [type(item).__name__ for item in queued] == ["Start", "Outcome", "Start", "Outcome"]
+    outcomes = queued[1::2]
     assert [o.ok for o in outcomes] == [False, True]
     assert outcomes[0].payload == "SystemExit: bye"
     assert node.info()["running"] == 0

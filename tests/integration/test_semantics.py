@@ -105,10 +105,10 @@ def test_claim_leases_the_task_and_bumps_the_fencing_token(broker: Broker, fast:
     claim, = fast.claim("w1", 5)
     assert (claim.id, claim.token, claim.attempt) == (task_id, "1", 1)
     record = broker.get(task_id)
-    assert (record["status"], record["worker"], record["token"]) == ("running", "w1", 1)
+    assert (record["status"], record["worker"], record["token"]) == ("reserved", "w1", 1)
     assert broker.client.zscore(broker.keys.leases, task_id) is not None
     assert events(broker, task_id, "claimed") == [
-        {"t": record["started_at"], "event": "claimed", "worker": "w1", "token": 1}]
+        {"t": record["claimed_at"], "event": "claimed", "worker": "w1", "token": 1}]
     expire_and_reap(fast, lead(fast), task_id)
     again, = broker.claim("w2", 5)
     assert (again.token, again.attempt) == ("2", 2)
@@ -131,7 +131,7 @@ def test_late_finish_with_a_stale_token_is_recorded_not_applied(broker: Broker, 
     new, = broker.claim("w2", 1)
     assert broker.finish("w1", [ok(old, '"late"')]) == ["stale"]
     record = broker.get(task_id)
-    assert (record["status"], record["worker"], record["result"]) == ("running", "w2", None)
+    assert (record["status"], record["worker"], record["result"]) == ("reserved", "w2", None)
     stale, = events(broker, task_id, "stale_ack")
     assert (stale["worker"], stale["token"], stale["detail"]) == ("w1", 1, "ok")
     assert broker.finish("w2", [ok(new)]) == ["ok"]
@@ -180,7 +180,7 @@ def test_extended_leases_survive_and_foreign_tokens_are_reported_lost(broker: Br
         assert fast.reap(epoch) == (0, 0, 0)
         since = redis_now_ms(broker)
         wait_until(lambda since=since: redis_now_ms(broker) >= since + 100, timeout=2, message="100 ms to pass")
-    assert broker.get(task_id)["status"] == "running"
+    assert broker.get(task_id)["status"] == "reserved"
     assert fast.extend([(claim.id, "99")]) == [task_id]
 
 
@@ -249,7 +249,7 @@ def test_cancel_queued_and_retry_scheduled_but_not_running(broker: Broker) -> No
         assert broker.client.ttl(broker.keys.task(task_id)) > 0
     assert broker.client.zscore(broker.keys.delayed, waiting) is None
     assert broker.reap(epoch) == (0, 0, 0) and broker.claim("w1", 5) == []
-    assert broker.get(running)["status"] == "running"
+    assert broker.get(running)["status"] == "reserved"
     assert broker.stats()["cancelled"] == 2
     with pytest.raises(NotFound):
         broker.cancel("no-such-task")
@@ -277,7 +277,7 @@ def test_one_leader_with_epoch_fencing_and_takeover(broker: Broker, fast: Broker
     wait_until(lambda: fast.client.zscore(fast.keys.leases, task_id) < redis_now_ms(fast),
                timeout=3, message="the lease to expire")
     assert fast.reap(first) is None and fast.prune(first) is None  # the deposed leader does nothing
-    assert broker.get(task_id)["status"] == "running"
+    assert broker.get(task_id)["status"] == "reserved"
     assert fast.elect("a") is None
     assert fast.reap(second) == (1, 0, 0)
 
@@ -318,3 +318,34 @@ def test_ids_that_name_other_keys_are_unknown_not_errors(broker: Broker) -> None
         with pytest.raises(NotFound):
             call(f"{task_id}:events")
     assert broker.get(task_id)["status"] == "queued"
+
+
+def test_a_claimed_task_is_reserved_until_its_start_is_reported(broker: Broker) -> None:
+    import time
+
+    from system.broker import Start
+
+    long_id, short_id, lost_id = submit(broker, spec(data=1), spec(data=2), spec(data=3))
+    long, short, lost = broker.claim("w1", 3)
+    for task_id in (long_id, short_id, lost_id):
+        record = broker.get(task_id)
+        assert record["status"] == "reserved" and record["started_at"] is None and record["claimed_at"]
+    with pytest.raises(Conflict):
+        broker.cancel(long_id)  # in a node's buffer: not cancellable, as when running
+    began = time.monotonic() - 0.5  # the long task started half a second before the report
+    stale = Start(lost.id, "99", time.monotonic())
+    assert broker.finish_and_peek("w1", [], [Start(long.id, long.token, began), stale]) == ([], None)
+    record = broker.get(long_id)
+    assert record["status"] == "running"
+    assert 0.3 <= redis_now_ms(broker) / 1000 - record["started_at"] <= 1.5  # on the Redis clock, 0.5 s ago
+    started, = events(broker, long_id, "started")
+    assert (started["worker"], started["token"]) == ("w1", 1)
+    assert broker.get(lost_id)["status"] == "reserved" and not events(broker, lost_id, "started")
+    # a short task's start travels with its ack: started, then succeeded, in one call
+    assert broker.finish("w1", [ok(short)._replace(began=time.monotonic() - 0.2)]) == ["ok"]
+    record = broker.get(short_id)
+    assert record["status"] == "succeeded"
+    assert 0.15 <= record["finished_at"] - record["started_at"] <= 1.0
+    assert [e["event"] for e in record["events"]] == ["submitted", "claimed", "started", "succeeded"]
+    assert broker.finish("w1", [ok(long)]) == ["ok"]
+    assert len(events(broker, long_id, "started")) == 1  # not recorded twice

@@ -37,7 +37,7 @@ def start_workers(spawn: Callable[..., Process], broker: Broker, *names: str,
 
 
 def running_on(broker: Broker, ids: list[str], worker: str) -> list[str]:
-    return [r["id"] for r in broker.get_many(ids) if r["status"] == "running" and r["worker"] == worker]
+    return [r["id"] for r in broker.get_many(ids) if r["status"] in ("reserved", "running") and r["worker"] == worker]
 
 
 def redis_now(broker: Broker) -> float:

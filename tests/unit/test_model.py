@@ -153,7 +153,8 @@ def test_task_record_shapes_the_redis_hash() -> None:
     fields = {"id": "abc", "type": "echo", "data": '{"k":1}', "priority": "high", "status": "succeeded",
               "attempts": "2", "failures": "1", "expiries": "0", "max_retries": "3", "timeout": "30",
               "worker": "worker-2", "result": '{"k":1}', "error": "", "submitted_at": "1764340000123",
-              "started_at": "1764340000500", "finished_at": "1764340001000", "idempotency_key": "",
+              "claimed_at": "1764340000400", "started_at": "1764340000500", "finished_at": "1764340001000",
+              "idempotency_key": "",
               "token": "4"}
     events = ['{"t":1764340000123,"event":"submitted","detail":"high"}',
               '{"t":1764340000500,"event":"claimed","worker":"worker-2","token":4}']
@@ -162,7 +163,8 @@ def test_task_record_shapes_the_redis_hash() -> None:
         "id": "abc", "type": "echo", "data": {"k": 1}, "priority": "high", "status": "succeeded",
         "attempts": 2, "failures": 1, "expiries": 0, "max_retries": 3, "timeout": 30.0,
         "worker": "worker-2", "result": {"k": 1}, "error": None, "submitted_at": 1764340000.123,
-        "started_at": 1764340000.5, "finished_at": 1764340001.0, "idempotency_key": None, "token": 4,
+        "claimed_at": 1764340000.4, "started_at": 1764340000.5, "finished_at": 1764340001.0,
+        "idempotency_key": None, "token": 4,
         "events": [{"t": 1764340000.123, "event": "submitted", "detail": "high"},
                    {"t": 1764340000.5, "event": "claimed", "worker": "worker-2", "token": 4}]}
 

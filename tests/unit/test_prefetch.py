@@ -87,3 +87,12 @@ def test_the_budget_is_shallow_while_only_the_lowest_priority_is_queued() -> Non
     assert prefetch_budget(20, "normal", LEVELS) == 20
     assert prefetch_budget(20, "high", LEVELS) == 20
     assert prefetch_budget(20, None, LEVELS) == 20
+
+
+def test_expected_duration_grows_while_every_slot_runs_a_task_older_than_the_mean() -> None:
+    from system.worker.prefetch import expected_task_ms
+    assert expected_task_ms(None, True, 5000.0) is None  # nothing learned: no prefetch anyway
+    assert expected_task_ms(0.2, False, 5000.0) == 0.2  # a free slot: the mean stands
+    assert expected_task_ms(0.2, True, 0.1) == 0.2  # a drain of short tasks: unchanged
+    assert expected_task_ms(0.2, True, 5000.0) == 5000.0  # hour-long sleeps on every slot
+    assert prefetch_count(20, 8, expected_task_ms(0.2, True, 5000.0)) == 0

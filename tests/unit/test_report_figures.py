@@ -146,3 +146,18 @@ def test_latency_and_throughput_limits_of_checks_are_drawn(axis) -> None:
     assert {s.y0 for s in hlines} == {3000.0, 800.0}
     assert any("FAILED" in (a.text or "") for a in fig.layout.annotations)
     assert any(s.y0 == 5.0 for s in throughput_figure(run, axis).layout.shapes)
+
+
+def test_gantt_draws_the_buffer_wait_apart_from_execution(axis) -> None:
+    from report_helpers import task
+
+    from harness.report.tasksview import GanttSelection
+    t = task("b1", (0.0, "submitted", {}), (1.0, "claimed", {"worker": "worker-1", "token": 1}),
+             (1.5, "started", {"worker": "worker-1", "token": 1}),
+             (2.0, "succeeded", {"worker": "worker-1", "token": 1}))
+    fig = gantt_figure(GanttSelection([t], 0, 0, 1, 1), axis)
+    buffered = next(tr for tr in fig.data if tr.name == "claimed, in a worker's buffer")
+    claimed, began = [x for x in buffered.x if x is not None]
+    assert round(began - claimed, 3) == 0.5
+    bar = next(tr for tr in fig.data if tr.name == "worker-1")
+    assert (bar.base[0], bar.x[0]) == (began, 0.5) and "buffered 500 ms" in bar.hovertext[0]

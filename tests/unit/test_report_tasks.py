@@ -66,3 +66,17 @@ def test_records_without_events_still_give_attempts_and_loads() -> None:
     assert (w.worker, w.succeeded, w.claimed, w.failed) == ("worker-2", 1, 1, 1)
     from harness.report.tasksview import successes_by_worker
     assert successes_by_worker([bare, zombie_task()], EPOCH0) == {"worker-2": [2.5], "worker-3": [4.5]}
+    (r,) = attempts({**bare, "claimed_at": EPOCH0 + 0.5}, EPOCH0)  # claim, buffer, run
+    assert (r.start, r.began, r.end) == (0.5, 1.0, 2.5)
+
+
+def test_an_attempt_splits_buffer_wait_from_execution() -> None:
+    t = task("b1", (0.0, "submitted", {}),
+             (1.0, "claimed", {"worker": "worker-1", "token": 1}),
+             (1.5, "started", {"worker": "worker-1", "token": 1}),
+             (2.0, "succeeded", {"worker": "worker-1", "token": 1}))
+    (a,) = attempts(t, EPOCH0)
+    assert (a.start, a.began, a.end) == (1.0, 1.5, 2.0)
+    (old,) = attempts(task("o1", (0.0, "submitted", {}), (1.0, "claimed", {"worker": "w", "token": 1}),
+                           (2.0, "succeeded", {"worker": "w", "token": 1})), EPOCH0)
+    assert old.began is None  # runs recorded before the `started` event: claim to end, as before
