@@ -153,15 +153,22 @@ class Run:
                                        workers=worker_names(self.scenario.system.workers))
         self.plan = plan_submits(self.scenario, self.schedule, seed=self.seed)
 
-    def load_and_timeline(self) -> None:
-        schedule, plan = self.schedule, self.plan
-        endpoints = self.backend.endpoints()
+    def observe(self) -> None:
+        """Start the sampler and the nemesis (once; a session starts them before its load)."""
+        if self.nemesis is not None:
+            return
         self.recorder = Recorder(redis_url=lambda: self.backend.endpoints().redis_url,
                                  keys=self.keys, record=self.history.write, clock=self.clock)
         self.recorder.start()
         self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.history.write,
                                clock=self.clock, leader=self._leader, late_after=self.opts.late_after,
                                leader_wait=self._leader_wait())
+
+    def load_and_timeline(self) -> None:
+        schedule, plan = self.schedule, self.plan
+        endpoints = self.backend.endpoints()
+        self.observe()
+        assert self.nemesis is not None
         load = self.scenario.load
         self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
                                   record=self.history.write, clock=self.clock,
@@ -319,11 +326,13 @@ def running_ids(client: GatewayClient) -> list[str]:
     return [t["id"] for t in body.get("tasks", [])] if status == 200 and isinstance(body, dict) else []
 
 
-def run_scenario(scenario: Scenario, opts: RunOptions) -> RunResult:
-    """Run one scenario end to end; returns the exit code it deserves (0/1/3)."""
+def run_scenario(scenario: Scenario, opts: RunOptions, *,
+                 make: Callable[[Scenario, RunOptions], Run] = Run) -> RunResult:
+    """Run one scenario end to end; returns the exit code it deserves (0/1/3). `make`: the
+    Run to walk the phases with (a hands-on session is a Run whose load phase waits)."""
     cleanup_leftovers(state_dir(opts.state_dir), say=opts.say)
     try:
-        run = Run(scenario, opts)
+        run = make(scenario, opts)
     except BackendError as exc:
         return RunResult(scenario.name, opts.out, EXIT_SYSTEM, error=str(exc))
     (run.run_dir / "scenario.yaml").write_text(scenario_yaml(scenario))
