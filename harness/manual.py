@@ -48,7 +48,6 @@ def fault_entry(kind: str, target: str | None, duration: str | None,
         entry["target"] = target
     if duration is not None:
         entry["for"] = duration
-    entry.setdefault("idle_ok", True)  # a fault by hand may hit an idle worker on purpose
     return entry
 
 
@@ -79,7 +78,8 @@ class ManualTimeline:
                                  "give its length with --for (e.g. --for 10s)"])
         p = r.Problems(SOURCE)
         index = len(self.entries)
-        entry = timeline_entry(p, {**node, "at": f"{max(at, 0.0):.3f}s"}, index)
+        # idle_ok: a fault by hand may hit an idle worker on purpose (faults_effective)
+        entry = timeline_entry(p, {"idle_ok": True, **node, "at": f"{max(at, 0.0):.3f}s"}, index)
         if p.errors or entry is None:
             raise ScenarioError(_fault_errors(p.errors or [f"{SOURCE}: not a fault"], index))
         try:
