@@ -180,8 +180,9 @@ class Session(Run):
                 self.nemesis.apply(end, requested=self.manual_t0 + end.t)
 
     def _announce(self) -> None:
-        gateway = self.backend.endpoints().gateway_url
-        self.urls = {"gateway_url": gateway, "gateway": gateway,
+        endpoints = self.backend.endpoints()
+        gateway = endpoints.gateway_url
+        self.urls = {"gateway_url": gateway, "gateway": gateway, "redis_url": endpoints.redis_url,
                      "dashboard_url": f"{gateway}/dashboard#chaos={self.control.url}&key={self.control.token}"}
         write_session(self.states, {**self._file_doc(), **self.urls, "run_dir": str(self.run_dir)})
         token = self.scenario.system.config.get("GATEWAY_API_TOKEN")
@@ -190,6 +191,7 @@ class Session(Run):
             f"recording to {self.run_dir}")
         say(f"gateway:   {gateway}" + (f"  (API token {token})" if token else ""))
         say(f"dashboard: {self.urls['dashboard_url']}")
+        say(f"redis:     redis-cli -u {endpoints.redis_url} SMEMBERS {self.keys.workers_active}")
         say(f"submit:    curl -s -XPOST {gateway}/tasks -H 'Content-Type: application/json' "
             "-d '{\"type\": \"sleep\", \"data\": {\"ms\": 500}}'")
         say(HOW_TO)
