@@ -51,6 +51,7 @@ class ControlServer:
     session: Controlled | None = None
     result: dict[str, Any] | None = None
     result_read: threading.Event | None = None
+    down_requested: bool = False    # a `harness down` will ask for the result: wait for it
 
     @classmethod
     def start(cls) -> ControlServer:
@@ -151,6 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif session is None:
             self._send(409, {"error": "the session is still starting; try again in a moment"})
         elif self.path == "/down":
+            self.control.down_requested = True
             session.request_stop()
             self._send(202, {"stopping": True})
         else:

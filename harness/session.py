@@ -69,7 +69,7 @@ class Session(Run):
 
     # -- the control channel's view --------------------------------------------------------
     def origins(self) -> list[str]:
-        gateway = self.urls.get("gateway", "")
+        gateway = self.urls.get("gateway_url", "")
         return [gateway, gateway.replace("127.0.0.1", "localhost")] if gateway else []
 
     def status(self) -> dict[str, Any]:
@@ -182,7 +182,7 @@ class Session(Run):
     def _announce(self) -> None:
         endpoints = self.backend.endpoints()
         gateway = endpoints.gateway_url
-        self.urls = {"gateway_url": gateway, "gateway": gateway, "redis_url": endpoints.redis_url,
+        self.urls = {"gateway_url": gateway, "redis_url": endpoints.redis_url,
                      "dashboard_url": f"{gateway}/dashboard#chaos={self.control.url}&key={self.control.token}"}
         write_session(self.states, {**self._file_doc(), **self.urls, "run_dir": str(self.run_dir)})
         token = self.scenario.system.config.get("GATEWAY_API_TOKEN")
@@ -223,7 +223,7 @@ def run_session(scenario: Scenario, opts: RunOptions, *, with_load: bool) -> Run
         result = run_scenario(scenario, opts, make=make)
         control.finish({"exit_code": result.exit_code, "error": result.error, "run_dir": str(result.run_dir),
                         "checks": [dataclasses.asdict(c) for c in result.checks]},
-                       linger=5.0 if getattr(control.session, "stopping", threading.Event()).is_set() else 0.0)
+                       linger=5.0 if control.down_requested else 0.0)
         return result
     finally:
         control.stop()

@@ -79,11 +79,18 @@ def test_fault_by_hand_is_recorded_and_down_reports(tmp_path: Path) -> None:
         bad = cli(state, "fault", "partition", "worker-1", "--for", "10")
         assert bad.returncode == 2 and "for: '10' has no unit" in bad.stdout, bad.stdout
 
+        second = cli(state, "up", "--backend", "local", "--out", str(tmp_path / "out2"))
+        assert second.returncode == 2 and "a session is already running" in second.stdout, second.stdout
+        status = json.loads(cli(state, "status").stdout)
+        assert status["phase"] == "load" and "worker-2" not in status["workers"]
+
         down = cli(state, "down")
         assert down.returncode == 0, down.stdout + down.stderr
+        assert "pass    faults_applied" in down.stdout
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out.decode()[-3000:]
     assert not (state / "session.json").exists()
+    assert not (tmp_path / "out2").exists()
     run_dir = next((tmp_path / "out" / "session").iterdir())
     results = json.loads((run_dir / "results.json").read_text())
     checks = {c["name"]: c["passed"] for c in results["checks"]}
