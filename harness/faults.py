@@ -69,10 +69,13 @@ def pick_live_leader(found: tuple[str, float] | None, running: Sequence[str], *,
 
 
 def _graceful(event: Any) -> bool:
-    """A SIGTERM stop (terminate, restart, kill with signal TERM): the backend call returns when
-    the process has exited, after its running tasks; the fault took effect at the signal."""
+    """A SIGTERM stop (terminate, restart, kill with signal TERM, redis_restart with aof): the
+    backend call returns when the process has exited, after its running tasks (or, for Redis,
+    after its replica caught up, clients paused meanwhile); the fault took effect at the signal."""
     if event.fault in ("terminate", "restart"):
         return True
+    if event.fault == "redis_restart":
+        return bool(event.params.get("aof", True))
     return event.fault == "kill" and SIGNAL_ACTIONS.get(str(event.params.get("signal", "KILL")).upper()) == "terminate"
 
 
@@ -207,7 +210,9 @@ class Nemesis:
             new = b.redis_failover(on_down=lambda: down.append(self.clock()))
             return {"new_primary": new, **({"_effective": down[0]} if down else {})}
         elif fault == "redis_restart":
-            b.redis_restart(aof=bool(params.get("aof", True)))
+            stopped: list[float] = []   # the moment the primary is down, before it is back
+            b.redis_restart(aof=bool(params.get("aof", True)), on_down=lambda: stopped.append(self.clock()))
+            return {"_effective": stopped[0]} if stopped else {}
         else:
             raise ValueError(f"fault {fault!r} is not known to the nemesis")
         return {}

@@ -105,10 +105,10 @@ class Backend(Protocol):
         Calls `on_down` once the primary is gone (the fault's effective time). Returns the new
         primary address."""
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         """Restart the primary. aof=True: graceful stop, it comes back with its append-only
         file (no acknowledged write lost). aof=False: SIGKILL and its files removed, as a node
-        without persistence: it comes back empty."""
+        without persistence: it comes back empty. `on_down`: called once it is stopped."""
 
     def ready_for_faults(self, faults: frozenset[str]) -> None:
         """Reach the preconditions of these fault kinds (e.g. Sentinel's steady state before a

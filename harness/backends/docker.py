@@ -377,14 +377,17 @@ class DockerBackend(ProxiedNetwork):
             time.sleep(0.2)
         raise BackendError(f"no Sentinel failover within 60s after killing {old}")
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         service = self._sentinel_primary() or self.primary_service
         c = self.client.containers.get(f"{self.project}-{service}-1")
         if aof:
-            c.restart(timeout=10)
-            return
-        c.exec_run(["sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"])
-        c.kill(signal="SIGKILL")
+            c.stop(timeout=10)
+        else:
+            c.exec_run(["sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"])
+            c.kill(signal="SIGKILL")
+            self._wait_gone(c, service)
+        if on_down is not None:
+            on_down()
         c.start()
 
     def redis_start_stopped(self) -> list[str]:

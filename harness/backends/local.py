@@ -240,10 +240,12 @@ class LocalBackend(ProxiedNetwork):
             self.tp.set_upstream(proxy, address)
         return address
 
-    def redis_restart(self, *, aof: bool = True) -> None:
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         assert self.redis is not None
         node = self.redis.nodes[self.redis.primary]
         self.redis.stop_node(node.name, kill=not aof)
+        if on_down is not None:
+            on_down()
         if not aof:
             for path in node.dir.iterdir():
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
