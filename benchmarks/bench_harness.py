@@ -31,7 +31,9 @@ class Planned:
 
 def burst(base: LocalBackend, n: int, *, clients: int, batch: int | None, tag: str) -> float:
     records: list = []
-    gen = LoadGenerator([Planned(0.0, i) for i in range(n)], gateway_url=base.endpoints().gateway_url,
+    endpoints = base.endpoints()
+    gen = LoadGenerator([Planned(0.0, i) for i in range(n)], gateway_url=endpoints.gateway_url,
+                        token=endpoints.gateway_token,
                         run_id=f"bench-{tag}-{time.time_ns()}", record=records.append,
                         clock=time.monotonic, clients=clients, batch=batch, timeout=10)
     start = time.monotonic()

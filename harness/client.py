@@ -2,7 +2,9 @@
 
 A submit is `ok` (accepted, with the task id), `fail` (definitely not accepted: a 4xx) or `info`
 (unknown: timeout, connection lost, 5xx: the task may or may not exist; the checker decides from
-the read-back). One `GatewayClient` per thread (a requests.Session is not thread-safe).
+the read-back). One `GatewayClient` per thread (a requests.Session is not thread-safe). It is the one place that
+adds the gateway's bearer token (`Authorization: Bearer`) to what the harness and the load
+generator send.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ def _error_text(resp: requests.Response) -> str:
 
 
 class GatewayClient:
-    def __init__(self, base_url: str, *, timeout: float = 2.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 2.0, token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.token = token
         self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
         adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
         self.session.mount("http://", adapter)
 
@@ -129,7 +134,7 @@ class GatewayClient:
         def one(task_id: str) -> dict[str, Any] | None:
             if "events" in listed.get(task_id, {}):
                 return listed[task_id]
-            client = _local_client(self.base_url)
+            client = _local_client(self.base_url, self.token)
             for attempt in range(5):
                 try:
                     return client.task(task_id)
@@ -143,9 +148,9 @@ class GatewayClient:
 _local = threading.local()
 
 
-def _local_client(base_url: str) -> GatewayClient:
+def _local_client(base_url: str, token: str | None) -> GatewayClient:
     """One client per read-back thread."""
     client = getattr(_local, "client", None)
-    if client is None or client.base_url != base_url.rstrip("/"):
-        client = _local.client = GatewayClient(base_url, timeout=10)
+    if client is None or client.base_url != base_url.rstrip("/") or client.token != token:
+        client = _local.client = GatewayClient(base_url, timeout=10, token=token)
     return client

@@ -38,9 +38,11 @@ class LoadCounters:
 class LoadGenerator:
     def __init__(self, plan: Sequence[Any], *, gateway_url: str, run_id: str,
                  record: Callable[[SubmitRecord], None], clock: Callable[[], float],
-                 clients: int = 4, batch: int | None = None, timeout: float = 2.0) -> None:
+                 clients: int = 4, batch: int | None = None, timeout: float = 2.0,
+                 token: str | None = None) -> None:
         self.plan = list(plan)
         self.gateway_url = gateway_url
+        self.token = token
         self.run_id = run_id
         self.record = record
         self.clock = clock
@@ -93,7 +95,7 @@ class LoadGenerator:
         return False
 
     def _worker(self) -> None:
-        client = GatewayClient(self.gateway_url, timeout=self.timeout)
+        client = GatewayClient(self.gateway_url, timeout=self.timeout, token=self.token)
         try:
             while not self.stop.is_set():
                 chunk = self._take()

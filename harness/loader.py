@@ -46,6 +46,9 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 SETTINGS = tuple(f.name.upper() for f in dc_fields(Settings))
 # Wiring the backend owns: a scenario setting these would break the harness's own connections.
 BACKEND_SETTINGS = frozenset({"REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_PASSWORD",
+                              "REDIS_PASSWORD_FILE", "REDIS_SENTINEL_PASSWORD", "REDIS_SENTINEL_PASSWORD_FILE",
+                              "GATEWAY_API_TOKEN", "GATEWAY_API_TOKEN_FILE", "GATEWAY_READ_TOKEN",
+                              "GATEWAY_READ_TOKEN_FILE", "GATEWAY_ALLOWED_HOSTS",
                               "WORKER_ID", "GATEWAY_HOST", "GATEWAY_PORT", "KEY_PREFIX"})
 
 

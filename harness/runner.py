@@ -173,7 +173,7 @@ class Run:
         self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
                                   record=self.history.write, clock=self.clock,
                                   clients=load.clients, batch=load.batch,
-                                  timeout=load.submit_timeout)
+                                  timeout=load.submit_timeout, token=endpoints.gateway_token)
         self.enter("load")
         start = self.load_start = self.clock()
         self.load.start(start)
@@ -253,7 +253,8 @@ class Run:
 
     def readback_and_check(self) -> list[CheckResult]:
         self.enter("readback")
-        client = GatewayClient(self.backend.endpoints().gateway_url, timeout=10)
+        endpoints = self.backend.endpoints()
+        client = GatewayClient(endpoints.gateway_url, timeout=10, token=endpoints.gateway_token)
         history = read_history(self.run_dir / "history.jsonl")
         ids = [r.id for r in history if isinstance(r, SubmitRecord) and r.id]
         write_tasks(self.run_dir / "tasks.jsonl", client.read_back(ids))

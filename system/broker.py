@@ -17,18 +17,21 @@ import redis
 from system.config import Settings
 from system.connection import connect
 from system.errors import (
+    Backpressure,
     BrokerOutOfMemory,
     BrokerTimeout,
     BrokerUnavailable,
     Conflict,
+    IdempotencyConflict,
     NotDurable,
     NotFound,
+    OutcomeUnknown,
     WritesRefused,
 )
 from system.keys import PRIORITIES, Keys
 from system.metrics import LATENCY_BUCKETS_MS
 from system.model import TaskSpec, is_task_id, task_record
-from system.scripts import Scripts
+from system.scripts import Limits, Scripts
 
 COUNTERS = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
             "lease_expired", "cancelled", "redriven")
@@ -111,7 +114,8 @@ class Broker:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.client = client or connect(settings)
-        self.scripts = Scripts.register(self.client)
+        self.scripts = Scripts.register(self.client, Limits(settings.max_events, settings.dead_max,
+                                                            settings.dead_ttl_s))
         self._base = [self.keys.task_prefix, ":events"]
         assert self.keys.events("x") == self.keys.task("x") + ":events"
 
@@ -123,12 +127,15 @@ class Broker:
         write no replica confirmed is reported as NotDurable (the client may retry with
         the same idempotency key).
         """
+        fingerprints = [spec.fingerprint() if spec.idempotency_key else "" for spec in specs]
+        _check_repeated_keys(specs, fingerprints)
         args: list[Any] = [*self._base, self.keys.idempotency_prefix, self.settings.result_ttl_s, len(specs)]
-        for spec in specs:
+        for spec, fingerprint in zip(specs, fingerprints, strict=True):
             args += [uuid.uuid4().hex, spec.type, spec.data_json(), spec.priority,
-                     spec.max_retries, spec.timeout, spec.idempotency_key]
+                     spec.max_retries, spec.timeout, spec.idempotency_key, fingerprint]
+        args += [self.settings.max_queued, self.settings.submit_memory_budget]
         keys = [*self.keys.queues, self.keys.index, self.keys.stats, self.keys.wakeup]
-        with translated_errors():
+        with _submit_outcome(), translated_errors():
             if not self.settings.durable_ack:
                 flat = self.scripts.submit(keys=keys, args=args)
             else:
@@ -140,6 +147,12 @@ class Broker:
                     raise NotDurable(f"stored on the primary but confirmed by {acked} of "
                                      f"{self.settings.durable_ack_replicas} replicas in time; "
                                      "retry with the same Idempotency-Key")
+        if flat and flat[0] == "conflict":
+            index, existing = int(flat[1]), flat[2]
+            raise IdempotencyConflict(f"Idempotency-Key {specs[index].idempotency_key!r} was used for task "
+                                      f"{existing} with a different request; use a new key for a new task")
+        if flat and flat[0] == "full":
+            raise _backpressure(flat[1], int(flat[2]), int(flat[3]), self.settings.backpressure_retry_after_s)
         return [(flat[i], bool(int(flat[i + 1]))) for i in range(0, len(flat), 2)]
 
     def cancel(self, task_id: str) -> None:
@@ -173,7 +186,7 @@ class Broker:
         return task_record(fields, events)
 
     def get_many(self, task_ids: Sequence[str], *, events: bool = False) -> list[dict[str, Any]]:
-        """Records of the ids that still exist, in order, in one round trip."""
+        """Full records of the ids that still exist, in order, in one round trip."""
         with translated_errors():
             pipe = self.client.pipeline(transaction=False)
             for task_id in task_ids:
@@ -188,34 +201,92 @@ class Broker:
     def list_tasks(self, *, status: str | None = None, kind: str | None = None, limit: int = 50,
                    cursor: int = 0, scan_max: int = 5000,
                    events: bool = False) -> tuple[list[dict[str, Any]], int | None]:
-        """Newest first. Filters apply while scanning the index, at most scan_max entries per
-        page, so a rare status cannot make one request scan everything; the cursor resumes.
-        With events, each record carries its history (the harness reads runs back this way)."""
+        """Summaries, newest first (see _summaries). Filters apply while scanning the index, at
+        most scan_max entries per page, so a rare status cannot make one request scan everything;
+        a page also ends before LIST_PAGE_BYTES; the cursor resumes. With events, each record
+        carries its history (the harness reads runs back this way)."""
         found: list[dict[str, Any]] = []
-        position = cursor
+        position, used = cursor, 0
         with translated_errors():
             while len(found) < limit and position - cursor < scan_max:
                 ids = self.client.zrevrange(self.keys.index, position, position + 199)
                 if not ids:
                     return found, None
-                pipe = self.client.pipeline(transaction=False)
+                shapes = self._shapes(ids)
+                wanted = [i for i, sh in zip(ids, shapes, strict=True)
+                          if sh and status in (None, sh[0]) and kind in (None, sh[1])][:limit - len(found)]
+                records = self._summaries(wanted, dict(zip(ids, shapes, strict=True)), events=events)
                 for task_id in ids:
-                    pipe.hgetall(self.keys.task(task_id))
-                for fields in pipe.execute():
+                    if task_id in records:
+                        record, size = records[task_id]
+                        if found and used + size > self.settings.list_page_bytes:
+                            return found, position  # the page's byte budget: resume at this one
+                        found.append(record)
+                        used += size
                     position += 1
-                    if fields and status in (None, fields.get("status")) and kind in (None, fields.get("type")):
-                        found.append(task_record(fields))
-                        if len(found) == limit:
-                            break
-        if events and found:
-            found = self.get_many([record["id"] for record in found], events=True)
+                    if len(found) == limit:
+                        break
         return found, position
 
     def dead_letters(self, *, limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Summaries of dead tasks, newest first, within LIST_PAGE_BYTES (count says how many)."""
         with translated_errors():
             ids = self.client.zrevrange(self.keys.dead, offset, offset + limit - 1)
             total = self.client.zcard(self.keys.dead)
-        return self.get_many(ids), total
+            records = self._summaries(ids, dict(zip(ids, self._shapes(ids), strict=True)), events=False)
+        out, used = [], 0
+        for task_id in ids:
+            if task_id in records:
+                record, size = records[task_id]
+                if out and used + size > self.settings.list_page_bytes:
+                    break
+                out.append(record)
+                used += size
+        return out, total
+
+    def _shapes(self, ids: Sequence[str]) -> list[tuple[str, str, int, int, list[str]] | None]:
+        """Per id: status, type, length of data and of result, field names (None: gone); one
+        round trip that reads no large value."""
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in ids:
+            key = self.keys.task(task_id)
+            pipe.hmget(key, "status", "type")
+            pipe.hstrlen(key, "data")
+            pipe.hstrlen(key, "result")
+            pipe.hkeys(key)
+        replies = pipe.execute()
+        return [(r[0][0], r[0][1], r[1], r[2], r[3]) if r[3] else None
+                for r in (replies[i:i + 4] for i in range(0, len(replies), 4))]
+
+    def _summaries(self, ids: Sequence[str], shapes: dict[str, Any], *,
+                   events: bool) -> dict[str, tuple[dict[str, Any], int]]:
+        """List-page records and their size in bytes: `data` and `result` longer than
+        LIST_FIELD_BYTES are never read; they are null and named in `omitted` (GET /tasks/<id>
+        has them), so one page of large tasks cannot take hundreds of MB."""
+        plan = []
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in ids:
+            _, _, data_len, result_len, names = shapes[task_id]
+            omitted = omitted_fields(names, data_len, result_len, self.settings.list_field_bytes)
+            fields = [name for name in names if name not in omitted]
+            plan.append((task_id, fields, omitted))
+            pipe.hmget(self.keys.task(task_id), fields)
+            if events:
+                pipe.lrange(self.keys.events(task_id), 0, -1)
+        replies = iter(pipe.execute())
+        out = {}
+        for task_id, fields, omitted in plan:
+            values = next(replies)
+            history = next(replies) if events else None
+            if values[0] is None:  # expired between the two round trips
+                continue
+            record = task_record(dict(zip(fields, values, strict=True)), history)
+            if omitted:
+                record["omitted"] = sorted(omitted)
+                for name in omitted:
+                    record[name] = None
+            out[task_id] = (record, len(json.dumps(record)))  # what it adds to the page, near enough
+        return out
 
     def queue_depths(self) -> dict[str, int]:
         with translated_errors():
@@ -379,6 +450,38 @@ class Broker:
         return None if result == -1 else list(result)
 
 
+@contextmanager
+def _submit_outcome() -> Iterator[None]:
+    """A submit that failed before it reached Redis stored nothing; one whose reply was lost
+    (timeout, reset, frozen Redis) may have been applied: say which, so a client knows to retry
+    with the same Idempotency-Key rather than guess."""
+    try:
+        yield
+    except (BrokerOutOfMemory, WritesRefused):
+        raise  # Redis answered and refused the command: nothing was stored
+    except BrokerUnavailable as exc:  # a lost connection or a timeout (BrokerTimeout)
+        if _never_sent(exc.__cause__):
+            raise
+        raise OutcomeUnknown(f"{exc}; the task may or may not have been stored: retry with the same "
+                             "Idempotency-Key (a repeat returns the stored task instead of a second one)") from exc
+
+
+def _never_sent(cause: BaseException | None) -> bool:
+    """redis-py says 'connecting to' / 'Timeout connecting' when the connection never opened."""
+    text = str(cause)
+    return "connecting to" in text or "Timeout connecting" in text or isinstance(cause, redis.ReadOnlyError) \
+        or (isinstance(cause, redis.ResponseError) and not isinstance(cause, redis.ConnectionError))
+
+
+def _check_repeated_keys(specs: Sequence[TaskSpec], fingerprints: Sequence[str]) -> None:
+    """Within one batch, a key used twice must name the same request (the script checks stored keys)."""
+    seen: dict[str, str] = {}
+    for spec, fingerprint in zip(specs, fingerprints, strict=True):
+        if spec.idempotency_key and seen.setdefault(spec.idempotency_key, fingerprint) != fingerprint:
+            raise IdempotencyConflict(f"Idempotency-Key {spec.idempotency_key!r} appears twice in the batch "
+                                      "with different requests; use one key per task")
+
+
 def leader_instance(worker_id: str) -> str:
     """The value a worker process writes to the leader key: its id and a per-process nonce."""
     return f"{worker_id}#{uuid.uuid4().hex[:8]}"
@@ -387,6 +490,23 @@ def leader_instance(worker_id: str) -> str:
 def leader_worker(holder: str | None) -> str | None:
     """The worker id in a leader key value (None when nobody leads)."""
     return holder.rpartition("#")[0] or holder if holder else None
+
+
+def omitted_fields(names: Sequence[str], data_len: int, result_len: int, limit: int) -> set[str]:
+    """Which of a record's large fields a list page leaves out (an echo's result is its data)."""
+    out = {name for name, size in (("data", data_len), ("result", result_len)) if size > limit}
+    if "data" in out and "result_ref" in names:
+        out.add("result")
+    return out
+
+
+def _backpressure(kind: str, current: int, limit: int, retry_after_s: int) -> Backpressure:
+    if kind == "queued":
+        what = f"{current} tasks are queued and the limit is {limit} (MAX_QUEUED)"
+    else:
+        what = f"Redis uses {current} bytes, over the submit budget of {limit} (SUBMIT_MEMORY_BUDGET of maxmemory)"
+    return Backpressure(f"the queue is full: {what}; nothing was stored, retry after {retry_after_s} s",
+                        retry_after_s=retry_after_s)
 
 
 def _known_shape(task_id: str) -> None:

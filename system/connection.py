@@ -7,7 +7,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from system.config import Settings
+from system.config import Settings, redact_url
+from system.errors import ConfigError
 
 
 def connect(settings: Settings) -> redis.Redis:
@@ -23,10 +24,14 @@ def connect(settings: Settings) -> redis.Redis:
     if settings.redis_sentinels:
         sentinel = Sentinel(
             list(settings.redis_sentinels),
-            sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout},
+            sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout,
+                             "password": settings.redis_sentinel_password},
             password=settings.redis_password,
             **common,
         )
         return sentinel.master_for(settings.redis_sentinel_master, decode_responses=True)
-    return redis.Redis.from_url(settings.redis_url, password=settings.redis_password,
-                                decode_responses=True, **common)
+    try:
+        return redis.Redis.from_url(settings.redis_url, password=settings.redis_password,
+                                    decode_responses=True, **common)
+    except ValueError:  # redis-py quotes the unparsable part, which may be the password
+        raise ConfigError(f"REDIS_URL cannot be used: {redact_url(settings.redis_url)}") from None

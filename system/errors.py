@@ -36,6 +36,13 @@ class Conflict(TaskQueueError):
     status = 409
 
 
+class IdempotencyConflict(TaskQueueError):
+    """An Idempotency-Key came again with another request body (Stripe answers 422 too)."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+
 class BrokerUnavailable(TaskQueueError):
     """Redis could not do what was asked now; asking again later may work (HTTP 503).
 
@@ -68,6 +75,12 @@ class BrokerOutOfMemory(BrokerUnavailable):
     retry_after_s = 5
 
 
+class OutcomeUnknown(BrokerUnavailable):
+    """A write was sent but its reply was lost (timeout, reset): it may or may not have landed."""
+
+    code = "outcome_unknown"
+
+
 class NotDurable(TaskQueueError):
     """DURABLE_ACK is on and no replica confirmed the write in time."""
 
@@ -80,3 +93,15 @@ class Busy(TaskQueueError):
 
     code = "busy"
     status = 503
+
+
+class Backpressure(TaskQueueError):
+    """A submit refused before Redis fills up (MAX_QUEUED, SUBMIT_MEMORY_BUDGET); nothing was
+    stored, so the client may simply retry after `retry_after_s`."""
+
+    code = "backpressure"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

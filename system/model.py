@@ -5,8 +5,8 @@ Pure: no Redis, no Flask. The gateway and the Python client both go through `par
 
 from __future__ import annotations
 
+import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +43,11 @@ class TaskSpec:
     def data_json(self) -> str:
         return json.dumps(self.data, separators=(",", ":"))
 
+    def fingerprint(self) -> str:
+        """What a repeated Idempotency-Key must match: the same request, or 422 (as Stripe does)."""
+        request = [self.type, self.data, self.priority, self.max_retries, self.timeout]
+        return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
 
 def parse_task(body: Any, *, default_max_retries: int, default_timeout: float,
                idempotency_key: str | None = None) -> TaskSpec:
@@ -76,13 +81,14 @@ def parse_task(body: Any, *, default_max_retries: int, default_timeout: float,
         raise ValidationError(f"max_retries must be a whole number from 0 to {MAX_RETRIES_LIMIT}",
                               code="bad_max_retries")
     timeout = body.get("timeout", default_timeout)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
-            not math.isfinite(timeout) or not 0 < timeout <= 86400:
+    # comparisons only: math.isfinite(10**400) raises OverflowError; nan and inf fail them too
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 86400:
         raise ValidationError("timeout must be a number of seconds above 0 and at most 86400",
                               code="bad_timeout")
     key = body.get("idempotency_key", idempotency_key) or ""
-    if not isinstance(key, str) or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise ValidationError(f"idempotency key must be a string of at most {MAX_IDEMPOTENCY_KEY} characters",
+    if not isinstance(key, str) or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationError(f"idempotency key must be a string of at most {MAX_IDEMPOTENCY_KEY} printable "
+                              "characters (no CR/LF, control characters or lone surrogates)",
                               code="bad_idempotency_key")
     return TaskSpec(type=kind, data=data, priority=priority, max_retries=max_retries,
                     timeout=float(timeout), idempotency_key=key)
@@ -99,7 +105,11 @@ def _check_json_data(data: Any) -> None:
         pending = [v for item in pending if isinstance(item, (dict, list))
                    for v in (item.values() if isinstance(item, dict) else item)]
     try:
-        json.dumps(data, allow_nan=False)
+        # UTF-8 encoding rejects lone surrogates ("\\ud800"), which no other client could decode
+        json.dumps(data, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("data holds a lone UTF-16 surrogate (e.g. \"\\ud800\"), which is not text; "
+                              "send valid Unicode", code="bad_data") from None
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"data must be plain JSON (objects, arrays, strings, finite numbers, "
                               f"true/false/null): {exc}", code="bad_data") from None
@@ -132,7 +142,8 @@ def task_record(fields: Mapping[str, str], events: list[str] | None = None) -> d
         "max_retries": int(fields.get("max_retries", 0)),
         "timeout": float(fields.get("timeout", 0)),
         "worker": fields.get("worker") or None,
-        "result": _json_or_text(fields.get("result")),
+        # an echo's result equal to its data is stored once (finish.lua sets result_ref)
+        "result": _json_or_text(fields.get("data" if fields.get("result_ref") == "data" else "result")),
         "error": fields.get("error") or None,
         "submitted_at": _seconds(fields.get("submitted_at")),
         "claimed_at": _seconds(fields.get("claimed_at")),

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from system.config import Settings
+from system.config import Settings, redact_url
 from system.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def url_host_port(url: str) -> HostPort:
     """Host and port a redis:// URL connects to (default port 6379)."""
     parts = urlsplit(url)
     if not parts.hostname:
-        raise ConfigError(f"REDIS_URL={url!r}: expected redis://[:password@]host[:port][/db]")
+        raise ConfigError(f"REDIS_URL={redact_url(url)}: expected redis://[:password@]host[:port][/db]")
     return parts.hostname, parts.port or 6379
 
 
@@ -172,7 +172,8 @@ class PrimaryFinder:
         from redis.sentinel import Sentinel  # only needed with Sentinel
 
         self._sentinel = Sentinel(list(settings.redis_sentinels),
-                                  sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout})
+                                  sentinel_kwargs={"socket_timeout": settings.redis_socket_timeout,
+                                                   "password": settings.redis_sentinel_password})
 
     def __call__(self) -> HostPort:
         if self._fixed is not None:

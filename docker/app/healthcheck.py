@@ -62,6 +62,8 @@ def _primary(settings: Settings) -> tuple[str, int]:
     for address in settings.redis_sentinels:
         try:
             with socket.create_connection(address, timeout=1) as sock:
+                if settings.redis_sentinel_password:
+                    _command(sock, "AUTH", settings.redis_sentinel_password)
                 reply = _command(sock, "SENTINEL", "get-master-addr-by-name", settings.redis_sentinel_master)
             if isinstance(reply, list) and len(reply) == 2:
                 return reply[0], int(reply[1])

@@ -1,17 +1,19 @@
 #!/bin/sh
-# Start the Redis primary or replica (REPLICA_OF=host) with AOF and the password from REDIS_PASSWORD.
+# Start the Redis primary or replica (REPLICA_OF=host) with AOF and the password from REDIS_PASSWORD
+# (or the file REDIS_PASSWORD_FILE, a Docker secret), as the `redis` user.
 # The config lives on the data volume and is written only once: Sentinel rewrites it on failover
 # (CONFIG REWRITE), so a restarted node keeps the role Sentinel gave it instead of its first one.
-# Works on redis:7 (its entrypoint is bypassed, so it runs as root) and on the local Debian base.
+# Works on redis:7 (its entrypoint is bypassed) and on the local Debian base.
 set -eu
-: "${REDIS_PASSWORD:?REDIS_PASSWORD must be set (docker-compose.yml has a local default)}"
+. /opt/taskq/lib.sh
+REDIS_PASSWORD="$(secret REDIS_PASSWORD)"
 mkdir -p /data
 CONF=/data/redis.conf
 if [ ! -f "$CONF" ]; then
+    umask 077
     cat >"$CONF" <<CONF
 port 6379
 bind * -::*
-protected-mode no
 dir /data
 appendonly yes
 appendfsync ${REDIS_APPENDFSYNC:-everysec}
@@ -22,4 +24,6 @@ CONF
         echo "replicaof $REPLICA_OF 6379" >>"$CONF"
     fi
 fi
-exec redis-server "$CONF"
+# Bounded memory on the command line (so existing data volumes get it too): Redis refuses writes
+# rather than evicting task records; the gateway's SUBMIT_MEMORY_BUDGET answers 503 before that.
+as_redis /data redis-server "$CONF" --maxmemory "${REDIS_MAXMEMORY:-512mb}" --maxmemory-policy noeviction

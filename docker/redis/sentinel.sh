@@ -4,8 +4,11 @@
 # Addresses are IPs on purpose: with hostnames, every reconnect to a stopped primary is a DNS
 # lookup of a name Docker no longer knows; those lookups block Sentinel's event loop long enough
 # to send it into TILT mode (30 s without failover). The IP of `redis` is looked up once, here.
+# Sentinels require REDIS_SENTINEL_PASSWORD (also between themselves) and run as the `redis` user.
 set -eu
-: "${REDIS_PASSWORD:?REDIS_PASSWORD must be set}"
+. /opt/taskq/lib.sh
+REDIS_PASSWORD="$(secret REDIS_PASSWORD)"
+SENTINEL_PASSWORD="$(secret REDIS_SENTINEL_PASSWORD)"
 MASTER="${REDIS_SENTINEL_MASTER:-mymaster}"
 PRIMARY_HOST="${PRIMARY_HOST:-redis}"
 mkdir -p /var/lib/sentinel
@@ -17,10 +20,12 @@ if [ ! -f "$CONF" ]; then
         sleep 0.2
     done
     [ -n "$ip" ] || { echo "sentinel: cannot resolve $PRIMARY_HOST" >&2; exit 1; }
+    umask 077
     cat >"$CONF" <<CONF
 port 26379
 dir /var/lib/sentinel
-protected-mode no
+requirepass $SENTINEL_PASSWORD
+sentinel sentinel-pass $SENTINEL_PASSWORD
 sentinel monitor $MASTER $ip 6379 ${SENTINEL_QUORUM:-2}
 sentinel auth-pass $MASTER $REDIS_PASSWORD
 sentinel down-after-milliseconds $MASTER ${SENTINEL_DOWN_AFTER_MS:-3000}
@@ -28,4 +33,4 @@ sentinel failover-timeout $MASTER ${SENTINEL_FAILOVER_TIMEOUT_MS:-5000}
 sentinel parallel-syncs $MASTER 1
 CONF
 fi
-exec redis-sentinel "$CONF"
+as_redis /var/lib/sentinel redis-sentinel "$CONF"

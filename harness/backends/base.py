@@ -44,6 +44,7 @@ class Endpoints:
 
     gateway_url: str           # e.g. http://127.0.0.1:5123
     redis_url: str             # the current primary, direct
+    gateway_token: str | None = field(default=None, repr=False)  # bearer token (GatewayClient sends it)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ The harness reads Redis directly at the containers' bridge addresses (Linux host
 
 from __future__ import annotations
 
+import secrets
 import socket
 import tempfile
 import threading
@@ -67,6 +68,8 @@ class DockerBackend(ProxiedNetwork):
         self.gateway_port = 0
         self.highest = 0
         self.password = DEFAULT_PASSWORD
+        self.token: str | None = None
+        self.sentinel_password: str | None = None
         self.primary_service = "redis"
         self.grace = 15
         self._verified_primary: str | None = None  # checked by ready_for_faults, for the first failover
@@ -80,10 +83,10 @@ class DockerBackend(ProxiedNetwork):
         self.grace = int(float(spec.config.get("SHUTDOWN_GRACE_S", 10)) + 5)
         self.gateway_port, tp_port = free_port(), free_port()
         override = write_override(self.work / "override.yml", spec.config)
+        secrets_dir = self._write_secrets()
         self.compose = Compose(self.project, files=[COMPOSE_FILE, override],
                                env={"GATEWAY_HOST_PORT": str(self.gateway_port),
-                                    "TOXIPROXY_HOST_PORT": str(tp_port)})
-        self.password = self.compose.env.get("REDIS_PASSWORD") or DEFAULT_PASSWORD
+                                    "TOXIPROXY_HOST_PORT": str(tp_port), "TASKQ_SECRETS_DIR": str(secrets_dir)})
         self.ledger.write("compose_up", project=self.project)
         try:
             self.compose.run("up", "-d", "--build", "--wait", "--scale", f"worker={spec.workers}",
@@ -97,6 +100,21 @@ class DockerBackend(ProxiedNetwork):
         for node in self.workers():
             self._wait_ready(node)
         return self.endpoints()
+
+    def _write_secrets(self) -> Path:
+        """Fresh secrets per run, as the files docker-compose.yml mounts (TASKQ_SECRETS_DIR). The work
+        dir is private (0700); the files are 0644 so the non-root container users can read them."""
+        self.password = secrets.token_urlsafe(18)
+        self.sentinel_password = secrets.token_urlsafe(18)
+        self.token = secrets.token_urlsafe(24)
+        directory = self.work / "secrets"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        for name, value in (("redis_password", self.password), ("redis_sentinel_password", self.sentinel_password),
+                            ("gateway_api_token", self.token)):
+            (directory / name).write_text(value)
+            (directory / name).chmod(0o644)
+        directory.chmod(0o755)  # the daemon bind-mounts the files; the work dir above stays 0700
+        return directory
 
     def teardown(self) -> list[str]:
         problems: list[str] = []
@@ -171,7 +189,7 @@ class DockerBackend(ProxiedNetwork):
         self.primary_service = self._sentinel_primary() or self.primary_service
         ip = self._ip(f"{self.primary_service}-1")
         return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
-                         redis_url=f"redis://:{self.password}@{ip}:6379/0")
+                         redis_url=f"redis://:{self.password}@{ip}:6379/0", gateway_token=self.token)
 
     def _wait_ready(self, node: str, *, since: float = 0.0) -> None:
         """Ready when the node answers; a worker when *its own* registration is there: one
@@ -283,7 +301,7 @@ class DockerBackend(ProxiedNetwork):
         for i in (1, 2, 3):
             try:
                 with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
-                                 decode_responses=True) as s:
+                                 password=self.sentinel_password, decode_responses=True) as s:
                     addr = s.sentinel_get_master_addr_by_name("mymaster")
             except (redis.RedisError, docker.errors.DockerException):
                 continue
@@ -310,7 +328,7 @@ class DockerBackend(ProxiedNetwork):
         for i in (1, 2, 3):
             try:
                 with redis.Redis(host=self._ip(f"sentinel-{i}-1"), port=26379, socket_timeout=1,
-                                 decode_responses=True) as s:
+                                 password=self.sentinel_password, decode_responses=True) as s:
                     replicas = s.sentinel_slaves("mymaster")
             except (redis.RedisError, docker.errors.DockerException):
                 return False

@@ -17,6 +17,7 @@ Sentinel discovery in the clients is not exercised by this backend (the Docker b
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -56,6 +57,11 @@ class LocalBackend(ProxiedNetwork):
         self.highest = 0
         self.gateway_port = 0
         self.grace = 10.0
+        # A fresh bearer token per run, handed to the gateway as a file (not in its environment)
+        self.token = secrets.token_urlsafe(24)
+        self.token_file = self.work / "gateway.token"
+        self.token_file.touch(mode=0o600)
+        self.token_file.write_text(self.token)
 
     # -- lifecycle --------------------------------------------------------------------------
     def capabilities(self) -> frozenset[str]:
@@ -76,7 +82,7 @@ class LocalBackend(ProxiedNetwork):
         assert self.redis is not None, "start() first"
         node = self.redis.nodes[self.redis.primary]
         return Endpoints(gateway_url=f"http://127.0.0.1:{self.gateway_port}",
-                         redis_url=f"redis://{node.address}/0")
+                         redis_url=f"redis://{node.address}/0", gateway_token=self.token)
 
     def workers(self) -> list[str]:
         return sorted((n for n, c in self.nodes.items() if n != "gateway" and c is not None
@@ -116,7 +122,9 @@ class LocalBackend(ProxiedNetwork):
         env.update(REDIS_URL=f"redis://127.0.0.1:{proxy_port}/0", REDIS_SENTINELS="",
                    GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(self.gateway_port),
                    PYTHONUNBUFFERED="1")
-        if node != "gateway":
+        if node == "gateway":
+            env.update(GATEWAY_API_TOKEN="", GATEWAY_API_TOKEN_FILE=str(self.token_file))
+        else:
             env["WORKER_ID"] = node
         pythonpath = os.environ.get("PYTHONPATH", "")
         env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pythonpath if pythonpath else "")

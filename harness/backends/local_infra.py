@@ -6,6 +6,7 @@ no root. Binaries are found on PATH; a missing one is reported with how to insta
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import signal
 import time
@@ -34,6 +35,11 @@ def binary(name: str) -> str:
     if path is None:
         raise BackendError(f"{name} not found on PATH; {INSTALL_HINT[name]}")
     return path
+
+
+# As in docker-compose.yml: refuse writes rather than evict tasks; the gateway's back-pressure
+# (SUBMIT_MEMORY_BUDGET of this) answers 503 first. A later "--maxmemory" in `extra` wins.
+REDIS_MAXMEMORY = "512mb"
 
 
 @dataclass
@@ -73,6 +79,9 @@ class RedisCluster:
         self.nodes: dict[str, RedisNode] = {}
         self.sentinels: list[tuple[int, Child]] = []
         self.primary = ""
+        # Sentinels take commands (even SENTINEL FAILOVER) from anyone who reaches them: a fresh
+        # password per run, with protected mode left on (the config file holds it, mode 0600).
+        self.sentinel_password = secrets.token_urlsafe(18)
 
     def _node(self, name: str, extra: list[str]) -> RedisNode:
         port = free_port()
@@ -80,7 +89,8 @@ class RedisCluster:
         d.mkdir(parents=True, exist_ok=True)
         args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "",
                 "--appendonly", "yes" if self.aof else "no", "--protected-mode", "no",
-                "--daemonize", "no", "--repl-diskless-sync-delay", "0", *extra]
+                "--daemonize", "no", "--repl-diskless-sync-delay", "0",
+                "--maxmemory", REDIS_MAXMEMORY, "--maxmemory-policy", "noeviction", *extra]
         node = RedisNode(name=name, port=port, dir=d, args=args)
         self.nodes[name] = node
         return node
@@ -112,15 +122,17 @@ class RedisCluster:
         if sentinel:
             for i in range(1, 4):
                 self._start_sentinel(i)
-            wait_until(lambda: all(_sentinel_sees_replica(p) for p, _ in self.sentinels),
+            wait_until(lambda: all(_sentinel_sees_replica(p, self.sentinel_password) for p, _ in self.sentinels),
                        timeout=20, what="the Sentinels to discover the replica")
 
     def _start_sentinel(self, i: int) -> None:
         port = free_port()
         conf = self.work / f"sentinel-{i}.conf"
         primary = self.nodes[self.primary]
+        conf.touch(mode=0o600)
         conf.write_text("\n".join([
-            f"port {port}", "bind 127.0.0.1", "protected-mode no", f"dir {self.work}",
+            f"port {port}", "bind 127.0.0.1", f"requirepass {self.sentinel_password}",
+            f"sentinel sentinel-pass {self.sentinel_password}", f"dir {self.work}",
             f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary.port} 2",
             f"sentinel down-after-milliseconds {SENTINEL_MASTER} 1000",
             f"sentinel failover-timeout {SENTINEL_MASTER} 5000",
@@ -134,7 +146,7 @@ class RedisCluster:
         votes: dict[str, int] = {}
         for port, _ in self.sentinels:
             try:
-                with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1,
+                with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, password=self.sentinel_password,
                                  decode_responses=True) as s:
                     addr = s.sentinel_get_master_addr_by_name(SENTINEL_MASTER)
             except redis.RedisError:
@@ -212,9 +224,10 @@ def _is_master(node: RedisNode) -> bool:
     return _info(node, "replication").get("role") == "master"
 
 
-def _sentinel_sees_replica(port: int) -> bool:
+def _sentinel_sees_replica(port: int, password: str) -> bool:
     try:
-        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, decode_responses=True) as s:
+        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, password=password,
+                         decode_responses=True) as s:
             return len(s.sentinel_slaves(SENTINEL_MASTER)) >= 1
     except redis.RedisError:
         return False

@@ -1,14 +1,21 @@
-"""`python -m system.gateway`: serve the API with gunicorn (gthread); `--dev` for Flask's server."""
+"""`python -m system.gateway`: serve the API with gunicorn (gevent by default, see server.py);
+`--dev` for Flask's server."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 
 from gunicorn.app.base import BaseApplication
 
 from system.cli_common import load_settings, setup_logging
 from system.config import Settings
-from system.gateway.app import create_app
+from system.errors import ConfigError
+from system.gateway.guard import bind_host, start_message
+from system.gateway.server import gunicorn_options
+
+log = logging.getLogger("system.gateway")
 
 
 class GatewayServer(BaseApplication):
@@ -21,13 +28,16 @@ class GatewayServer(BaseApplication):
 
     def load_config(self) -> None:
         s = self.settings
-        for key, value in {"bind": f"{s.gateway_host}:{s.gateway_port}", "workers": s.gateway_workers,
-                           "threads": s.gateway_threads, "worker_class": "gthread", "timeout": 30,
-                           "graceful_timeout": 10, "keepalive": 5, "accesslog": None,
-                           "errorlog": "-", "loglevel": "info"}.items():
+        options = gunicorn_options(worker_class=s.gateway_worker_class, workers=s.gateway_workers,
+                                   threads=s.gateway_threads, connections=s.gateway_connections,
+                                   keepalive_s=s.gateway_keepalive_s, bind=f"{bind_host(s)}:{s.gateway_port}")
+        for key, value in options.items():
             self.cfg.set(key, value)
 
     def load(self):
+        # imported here, in the worker after gevent patched it, so redis-py never sees unpatched sockets
+        from system.gateway.app import create_app
+
         return create_app(self.settings)
 
 
@@ -38,8 +48,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     settings = load_settings(gateway_port=args.port)
+    try:
+        log.log(logging.INFO if settings.gateway_api_token else logging.WARNING, start_message(settings))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     if args.dev:
-        create_app(settings).run(host=settings.gateway_host, port=settings.gateway_port, threaded=True)
+        from system.gateway.app import create_app
+
+        # load_dotenv=False: the .env beside docker-compose.yml holds compose defaults, not settings
+        create_app(settings).run(host=bind_host(settings), port=settings.gateway_port, threaded=True,
+                                 load_dotenv=False)
     else:
         GatewayServer(settings).run()
 

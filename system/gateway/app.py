@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, request
+from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from system.broker import Broker
 from system.config import Settings
-from system.errors import BrokerUnavailable, TaskQueueError
+from system.errors import TaskQueueError
 from system.gateway.dashboard import dashboard
+from system.gateway.guard import Guard, Unauthorized
 from system.gateway.routes import api
 
 log = logging.getLogger("system.gateway")
 
-HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-              415: "unsupported_media_type"}
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type"}
 
 
 def error_response(status: int, code: str, message: str, **extra: object):
@@ -36,15 +37,24 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["broker"] = broker or Broker(settings)
     app.extensions["settings"] = settings
+    guard = app.extensions["guard"] = Guard.from_settings(settings)
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
+
+    @app.before_request
+    def _guard() -> None:
+        guard.check_host(request.host, request.path)
+        g.access = guard.check(request.method, request.path, request.headers.get("Authorization"))
 
     @app.errorhandler(TaskQueueError)
     def _domain_error(exc: TaskQueueError):
         extra = getattr(exc, "details", None)
         response, status = error_response(exc.status, exc.code, str(exc), **({"details": extra} if extra else {}))
-        if isinstance(exc, BrokerUnavailable):  # 503 / 507: retryable, say when
-            response.headers["Retry-After"] = str(exc.retry_after_s)
+        retry_after = getattr(exc, "retry_after_s", None)
+        if retry_after is not None:  # Redis trouble (503/507) or back-pressure: retryable, say when
+            response.headers["Retry-After"] = str(retry_after)
+        if isinstance(exc, Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="taskqueue"'
         return response, status
 
     @app.errorhandler(HTTPException)

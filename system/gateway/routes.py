@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from system.broker import Broker
 from system.config import Settings
 from system.errors import BrokerUnavailable, ValidationError
+from system.gateway.openapi import openapi_document
 from system.handlers import REGISTRY
 from system.metrics import render
 from system.model import STATUSES, TaskSpec, parse_task
@@ -31,7 +32,14 @@ def _json_body() -> Any:
         raise ValidationError(f"Content-Type must be application/json, got {request.mimetype or 'none'!r}; "
                               "add -H 'Content-Type: application/json'", code="unsupported_media_type",
                               status=415)
-    raw = request.get_data(cache=False)
+    try:
+        raw = request.get_data(cache=False)
+    except HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the server's body reader (gunicorn: ParseException) on a bad
+        # chunk size or terminator; no Redis or app state is touched while reading, so it is the client's error
+        raise ValidationError(f"malformed request body ({type(exc).__name__}): send Content-Length, or valid "
+                              "chunked encoding", code="malformed_body") from None
     if len(raw) > _settings().max_payload_bytes:  # a chunked body (no Content-Length) over the limit
         raise RequestEntityTooLarge()
     try:
@@ -40,6 +48,17 @@ def _json_body() -> Any:
         raise ValidationError(f"malformed JSON body: {exc}", code="malformed_json") from None
     except RecursionError:
         raise ValidationError("malformed JSON body: nested too deeply", code="malformed_json") from None
+
+
+def _empty_json_body() -> None:
+    """State-changing requests without a payload still need `{}` with a JSON Content-Type: an HTML
+    form cannot send that cross-site without a CORS preflight, which this API never grants."""
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object: -d '{}'")
+    if body:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(body))}; send an empty object {{}}",
+                              code="unknown_field")
 
 
 def _reject_constant(name: str) -> Any:
@@ -64,10 +83,16 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 @api.get("/")
 def index():
-    return jsonify({"service": "taskqueue gateway", "endpoints": [
+    return jsonify({"service": "taskqueue gateway", "endpoints": ["GET /",
         "POST /tasks", "POST /tasks/batch", "GET /tasks", "GET /tasks/<id>", "DELETE /tasks/<id>",
         "GET /workers", "GET /health", "GET /queues", "GET /dlq", "POST /dlq/<id>/retry",
-        "GET /metrics", "GET /stats", "GET /types", "GET /dashboard", "GET /dashboard/stream"]})
+        "GET /metrics", "GET /stats", "GET /types", "GET /openapi.json", "GET /dashboard",
+        "GET /dashboard/<name>", "GET /dashboard/stream"]})
+
+
+@api.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
 
 
 @api.get("/types")
@@ -164,6 +189,7 @@ def dead_letters():
 
 @api.post("/dlq/<task_id>/retry")
 def redrive(task_id: str):
+    _empty_json_body()
     _broker().redrive(task_id)
     return jsonify({"id": task_id, "status": "queued"}), 202
 
@@ -176,21 +202,29 @@ def health():
         live, leader = broker.workers()
         depths = broker.queue_depths()
     except BrokerUnavailable as exc:
-        return jsonify({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0,
-                        "leader": None, "queues": None}), 503
+        return jsonify(_public({"status": "down", "redis": {"ok": False, "error": str(exc)}, "workers": 0,
+                                "leader": None, "queues": None})), 503
     stalled = {w["id"]: w["stalled"] for w in live if w.get("stalled")}
     reason = "no live workers" if not live else _stall_reason(stalled)
     body = {"status": "degraded" if reason else "ok", "redis": {"ok": True, **info},
             "workers": len(live), "leader": leader, "queues": depths, "stalled": stalled}
     if reason:
         body["reason"] = reason
-    return jsonify(body), 503 if reason else 200
+    return jsonify(_public(body)), 503 if reason else 200
 
 
 def _stall_reason(stalled: dict[str, list[str]]) -> str:
     """'' when no worker reports a stuck loop (WORKER_STALL_MS), else which ones."""
     parts = [f"{worker} ({'/'.join(loops)})" for worker, loops in stalled.items()]
     return f"stuck loops on {', '.join(parts)}" if parts else ""
+
+
+def _public(health: dict[str, Any]) -> dict[str, Any]:
+    """Without a token /health says only how things are, not where (no hosts, pids, Redis details)."""
+    if g.get("access", "none") != "none":
+        return health
+    return {"status": health["status"], "redis": {"ok": health["redis"]["ok"]}, "workers": health["workers"],
+            **({"reason": health["reason"]} if "reason" in health else {})}
 
 
 @api.get("/metrics")

@@ -1,6 +1,7 @@
 -- Shared helpers, prepended to every script by system/scripts.py.
 -- Convention for every script: ARGV[1] = task key prefix, ARGV[2] = events key suffix
 -- (both from system/keys.py, so no key is spelled here). Times are ms on the Redis clock.
+-- MAX_EVENTS, DEAD_MAX and DEAD_TTL_S are constants that system/scripts.py writes above this file.
 local TASK_PREFIX, EVENTS_SUFFIX = ARGV[1], ARGV[2]
 
 local function task_key(id) return TASK_PREFIX .. id end
@@ -26,7 +27,28 @@ local function add_event(id, now, event, worker, token, detail)
   local tok = tonumber(token)
   if tok then ev = ev .. ',"token":' .. tok end
   if detail and detail ~= '' then ev = ev .. ',"detail":' .. cjson.encode(detail) end
-  redis.call('RPUSH', events_key(id), ev .. '}')
+  local n = redis.call('RPUSH', events_key(id), ev .. '}')
+  if MAX_EVENTS > 0 and n > MAX_EVENTS then
+    -- keep the first event (submitted) and the newest: drop the second oldest (LREM finds it first)
+    redis.call('LSET', events_key(id), 1, '')
+    redis.call('LREM', events_key(id), 1, '')
+  end
+end
+
+-- A task enters the dead-letter queue: its record and events expire after DEAD_TTL_S, entries
+-- older than that leave the queue, and past DEAD_MAX the oldest dead task goes with its record.
+local function bury(dead_key, id, now)
+  redis.call('ZADD', dead_key, now, id)
+  redis.call('EXPIRE', task_key(id), DEAD_TTL_S)
+  redis.call('EXPIRE', events_key(id), DEAD_TTL_S)
+  redis.call('ZREMRANGEBYSCORE', dead_key, '-inf', now - DEAD_TTL_S * 1000)
+  local over = redis.call('ZCARD', dead_key) - DEAD_MAX
+  if over > 0 then
+    for _, old in ipairs(redis.call('ZRANGE', dead_key, 0, over - 1)) do
+      redis.call('DEL', task_key(old), events_key(old))
+    end
+    redis.call('ZREMRANGEBYRANK', dead_key, 0, over - 1)
+  end
 end
 
 -- KEYS[1..3] are the high, normal and low queues in every script that moves tasks to a queue

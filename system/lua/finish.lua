@@ -52,12 +52,15 @@ for i = first, #ARGV, 7 do
     c.stale_acks = c.stale_acks + 1
     out[#out + 1] = 'stale'
   elseif outcome == 'ok' then
-    if began then
-      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now,
-        'started_at', began)
+    local fields = {'status', 'succeeded', 'acked', token, 'finished_at', now}
+    if #payload > 256 and payload == redis.call('HGET', tk, 'data') then
+      -- a result equal to the task's data (echo) is stored once: 'result_ref' points at 'data'
+      fields[#fields + 1], fields[#fields + 2] = 'result_ref', 'data'
     else
-      redis.call('HSET', tk, 'status', 'succeeded', 'acked', token, 'result', payload, 'finished_at', now)
+      fields[#fields + 1], fields[#fields + 2] = 'result', payload
     end
+    if began then fields[#fields + 1], fields[#fields + 2] = 'started_at', began end
+    redis.call('HSET', tk, unpack(fields))
     ended[#ended + 1] = id
     add_event(id, now, 'succeeded', worker, token, '')
     redis.call('EXPIRE', tk, ttl)
@@ -85,8 +88,8 @@ for i = first, #ARGV, 7 do
       out[#out + 1] = 'retry'
     else
       redis.call('HSET', tk, 'status', 'dead', 'error', payload, 'failures', failures, 'finished_at', now)
-      redis.call('ZADD', KEYS[6], now, id)
       add_event(id, now, 'dead', worker, token, 'failed ' .. failures .. ' times')
+      bury(KEYS[6], id, now)
       c.dead = c.dead + 1
       out[#out + 1] = 'dead'
     end

@@ -17,8 +17,8 @@ for _, id in ipairs(expired) do
     add_event(id, now, 'lease_expired', f[2], f[3], '')
     if exp > max_exp then
       redis.call('HSET', tk, 'status', 'dead', 'error', 'lease expired ' .. exp .. ' times', 'finished_at', now)
-      redis.call('ZADD', KEYS[6], now, id)
       add_event(id, now, 'dead', '', '', 'lease expired ' .. exp .. ' times')
+      bury(KEYS[6], id, now)
       died = died + 1
     else
       redis.call('HSET', tk, 'status', 'queued')

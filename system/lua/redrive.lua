@@ -11,6 +11,8 @@ local now = now_ms()
 redis.call('ZREM', KEYS[4], id)
 redis.call('HSET', tk, 'status', 'queued', 'failures', 0, 'expiries', 0)
 redis.call('HDEL', tk, 'finished_at')
+redis.call('PERSIST', tk)  -- alive again: no longer expires as a dead task does
+redis.call('PERSIST', events_key(id))
 redis.call('RPUSH', queue_key(f[2]), id)
 add_event(id, now, 'redriven', '', '', '')
 redis.call('HINCRBY', KEYS[5], 'redriven', 1)

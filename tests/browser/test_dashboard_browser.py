@@ -128,3 +128,24 @@ def test_stream_frames_are_json_with_the_queue_state(system: tuple[str, dict[str
     assert events[0][0] == "history"
     assert all(f["ok"] and set(f["queues"]) >= {"high", "normal", "low", "leased", "delayed", "dead"} for f in frames)
     assert frames[1]["point"] is not None and "completed_per_s" in frames[1]["point"]
+
+
+def test_with_a_token_the_page_asks_for_it_and_then_goes_live(chromium: str, spawn: Callable[..., Process]) -> None:
+    """Behind access control the page loads (it holds no data), its stream is refused until the
+    token is given, and a read-only token is enough to watch."""
+    token, read_token = "write-token-0123456789abcdef", "read-token-0123456789abcdef"
+    port = free_port()
+    spawn("system.gateway", name="gateway", gateway_port=port, gateway_workers=1, gateway_api_token=token,
+          gateway_read_token=read_token)
+    spawn("system.worker", name="worker-1", worker_id="worker-1")
+    url = wait_for_gateway(f"http://127.0.0.1:{port}", token=token)
+    assert requests.get(url + "/dashboard/stream", timeout=5).status_code == 401
+    with Browser(chromium) as b:
+        b.open(url + "/dashboard", ready="!document.getElementById('auth').hidden")
+        assert b.evaluate("document.body.dataset.frames") is None
+        b.evaluate(f"document.getElementById('token').value = '{read_token}';"
+                   "document.getElementById('auth').requestSubmit()")
+        _poll(b, LIVE, message="the dashboard to go live with the read-only token")
+        _poll(b, "document.querySelectorAll('#workers tbody tr').length == 1", message="worker-1 in the table")
+        errors = [e for e in b.errors() if "401" not in e]  # the first, refused stream is logged by Chromium
+    assert errors == [], errors

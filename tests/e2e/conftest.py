@@ -36,7 +36,11 @@ def docker_ready() -> None:
 @pytest.fixture(scope="session")
 def app_image(docker_ready: None) -> None:
     """Build the app image once per session (from the current source), not once per test."""
-    Stack().compose("build", "-q", timeout=900)
+    builder = Stack()
+    try:
+        builder.compose("build", "-q", timeout=900)
+    finally:
+        builder.remove_secrets()
     prune_old_app_images()  # the previous session's build, untagged now
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -64,7 +67,18 @@ class Stack:
                     "TOXIPROXY_HOST_PORT": str(self.toxiproxy_port)}
         self.gateway = f"http://127.0.0.1:{self.gateway_port}"
         self.toxiproxy = f"http://127.0.0.1:{self.toxiproxy_port}"
+        # fresh secrets, as the files docker-compose.yml mounts (TASKQ_SECRETS_DIR)
+        self.secrets_dir = Path(tempfile.mkdtemp(prefix="taskq-e2e-secrets-"))
+        self.secrets = {"redis_password": secrets.token_urlsafe(18),
+                        "redis_sentinel_password": secrets.token_urlsafe(18),
+                        "gateway_api_token": secrets.token_urlsafe(24)}
+        for name, value in self.secrets.items():
+            (self.secrets_dir / name).write_text(value)
+            (self.secrets_dir / name).chmod(0o644)
+        self.secrets_dir.chmod(0o755)
+        self.env["TASKQ_SECRETS_DIR"] = str(self.secrets_dir)
         self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.secrets['gateway_api_token']}"
 
     # --- compose --------------------------------------------------------------------------
     def compose(self, *args: str, timeout: float = 240, check: bool = True) -> subprocess.CompletedProcess:
@@ -82,6 +96,10 @@ class Stack:
 
     def down(self) -> None:
         self.compose("down", "-v", "--remove-orphans", "-t", "3", check=False, timeout=120)
+        self.remove_secrets()
+
+    def remove_secrets(self) -> None:
+        shutil.rmtree(self.secrets_dir, ignore_errors=True)
 
     def logs(self, tail: int = 60) -> str:
         return self.compose("logs", "--no-color", "--tail", str(tail), check=False).stdout
@@ -101,7 +119,8 @@ class Stack:
 
     def sentinel_primary(self) -> str:
         """Address (an IP: Sentinel runs without hostnames, see docker/redis/sentinel.sh) of the primary."""
-        out = self.docker("exec", self.container("sentinel-1"), "redis-cli", "-p", "26379",
+        out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.secrets['redis_sentinel_password']}",
+                          self.container("sentinel-1"), "redis-cli", "-p", "26379",
                           "sentinel", "get-master-addr-by-name", "mymaster")
         return out.split()[0]
 
@@ -112,7 +131,8 @@ class Stack:
         replica's config (+fix-slave-config: the replica was set up by hostname), and a primary
         lost in that window is a failover Sentinel aborts ("no good slave")."""
         for index in (1, 2, 3):
-            out = self.docker("exec", self.container(f"sentinel-{index}"), "redis-cli", "-p", "26379",
+            out = self.docker("exec", "-e", f"REDISCLI_AUTH={self.secrets['redis_sentinel_password']}",
+                              self.container(f"sentinel-{index}"), "redis-cli", "-p", "26379",
                               "sentinel", "replicas", "mymaster").split("\n")
             fields = dict(zip(out[::2], out[1::2], strict=False))
             if not (fields.get("ip") == replica_ip and fields.get("flags") == "slave"
@@ -128,7 +148,7 @@ class Stack:
 
     @property
     def password(self) -> str:
-        return self.env.get("REDIS_PASSWORD") or "taskq-local-only"
+        return self.secrets["redis_password"]
 
     # --- gateway --------------------------------------------------------------------------
     def submit(self, type_: str, data: Any = None, **extra: Any) -> requests.Response:

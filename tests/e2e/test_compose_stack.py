@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tests.e2e.stack import Stack, succeeded_events, wait_for
@@ -56,3 +58,23 @@ def test_scale_to_five_workers_adds_workers_that_take_tasks(stack: Stack) -> Non
     for record in records.values():
         by_worker[record["worker"]] = by_worker.get(record["worker"], 0) + 1
     assert {"worker-4", "worker-5"} <= set(by_worker), f"tasks per worker: {by_worker}"
+
+
+def test_secrets_stay_out_of_docker_inspect_and_redis_runs_as_non_root(stack: Stack) -> None:
+    import requests
+
+    secrets = set(stack.secrets.values())
+    for service in ("redis", "redis-replica", "sentinel-1", "gateway", "worker"):
+        inspected = stack.docker("inspect", stack.container(service))
+        assert not [s for s in secrets if s in inspected], f"a secret shows in docker inspect {service}"
+    for service, program in (("redis", "redis-server"), ("sentinel-1", "redis-sentinel")):
+        rows = [line.split() for line in stack.docker("top", stack.container(service), "-eo", "pid,user,comm")
+                .splitlines() if program in line]
+        assert rows and all(row[1] != "root" for row in rows), rows
+    refused = requests.get(f"{stack.gateway}/tasks", timeout=10)
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert set(requests.get(f"{stack.gateway}/health", timeout=10).json()) <= {"status", "redis", "workers", "reason"}
+    # Sentinels refuse commands without their password
+    out = subprocess.run(["docker", "exec", stack.container("sentinel-1"), "redis-cli", "-p", "26379", "sentinel",
+                          "masters"], capture_output=True, text=True, timeout=30).stdout
+    assert "NOAUTH" in out, out

@@ -127,7 +127,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, str, tuple[str, ...]]] = [
     ("GET", "/tasks/0123456789abcdef0123456789abcdef", {}, 404, "not_found", ("no task with id",)),
     ("GET", "/tasks/%20", {}, 404, "not_found", ()),
     ("DELETE", "/tasks/nope", {}, 404, "not_found", ("'nope'",)),
-    ("POST", "/dlq/nope/retry", {}, 404, "not_found", ("'nope'",)),
+    ("POST", "/dlq/nope/retry", {"json": {}}, 404, "not_found", ("'nope'",)),
     ("GET", "/tasks/batch", {}, 404, "not_found", ()),
     # --- unknown routes and wrong methods ---
     ("GET", "/nope", {}, 404, "not_found", ("/nope", "GET /")),
@@ -183,7 +183,7 @@ def test_ids_that_name_other_keys_are_unknown_not_server_errors(client: FlaskCli
     before = snapshot(broker)
     for method, path in [("GET", f"/tasks/{task_id}:events"), ("DELETE", f"/tasks/{task_id}:events"),
                          ("POST", f"/dlq/{task_id}:events/retry")]:
-        assert_error(client.open(path, method=method), 404, "not_found", "no task with id")
+        assert_error(client.open(path, method=method, json={}), 404, "not_found", "no task with id")
     assert snapshot(broker) == before
 
 

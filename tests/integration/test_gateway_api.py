@@ -150,7 +150,7 @@ def test_idempotency_key_gives_the_same_task_and_no_second_copy(url: str,
 def test_batch_submit(url: str, http: requests.Session) -> None:
     priorities = ["high", "normal", "low"]
     tasks: list[dict[str, Any]] = [{"type": "echo", "data": i, "priority": priorities[i % 3]} for i in range(30)]
-    tasks += [{"type": "echo", "data": "a", "idempotency_key": "dup"}, {"type": "echo", "idempotency_key": "dup"}]
+    tasks += [{"type": "echo", "data": "a", "idempotency_key": "dup"}] * 2
     response = http.post(url + "/tasks/batch", json={"tasks": tasks}, timeout=5)
     assert response.status_code == 202
     results = response.json()["tasks"]
@@ -234,7 +234,7 @@ def test_dead_letter_queue_and_redrive(url: str, spawn: Callable[..., Process],
     assert dlq["total"] == 1 and [t["id"] for t in dlq["tasks"]] == [poison]
     assert http.get(url + "/queues", timeout=5).json()["dead"] == 1
 
-    redriven = http.post(f"{url}/dlq/{poison}/retry", timeout=5)
+    redriven = http.post(f"{url}/dlq/{poison}/retry", json={}, timeout=5)
     assert redriven.status_code == 202 and redriven.json() == {"id": poison, "status": "queued"}
     done = wait_status(http, url, poison, "succeeded")
     assert done["result"] == {"attempt": 3}
@@ -243,9 +243,9 @@ def test_dead_letter_queue_and_redrive(url: str, spawn: Callable[..., Process],
     stats = http.get(url + "/stats", timeout=5).json()
     assert (stats["dead"], stats["redriven"], stats["failed"], stats["completed"]) == (1, 1, 2, 1)
 
-    not_dead = http.post(f"{url}/dlq/{poison}/retry", timeout=5)
+    not_dead = http.post(f"{url}/dlq/{poison}/retry", json={}, timeout=5)
     assert not_dead.status_code == 409 and "succeeded" in not_dead.json()["error"]["message"]
-    assert http.post(f"{url}/dlq/{'f' * 32}/retry", timeout=5).status_code == 404
+    assert http.post(f"{url}/dlq/{'f' * 32}/retry", json={}, timeout=5).status_code == 404
 
 
 def test_metrics_are_prometheus_text(url: str, spawn: Callable[..., Process],

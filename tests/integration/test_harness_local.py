@@ -121,6 +121,41 @@ def test_bring_up_failure_exits_3_and_stops_what_started(tmp_path: Path,
     assert_nothing_left(run_dir / "ledger.jsonl")
 
 
+def test_the_local_backend_guards_the_gateway_and_the_sentinels(tmp_path: Path) -> None:
+    """A fresh token per run that the harness's client sends and nothing else knows; Sentinels
+    with a password (protected mode on)."""
+    import redis
+    import requests
+
+    from harness.backends.base import SystemSpec
+    from harness.backends.local import LocalBackend
+    from harness.client import GatewayClient
+    from harness.ledger import Ledger
+
+    ledger = Ledger.create(tmp_path, "guard")
+    backend = LocalBackend(ledger=ledger)
+    try:
+        endpoints = backend.start(SystemSpec(workers=1, config=FAST, sentinel=True, aof=False))
+        assert endpoints.gateway_token and endpoints.gateway_token not in repr(endpoints)
+        assert requests.get(endpoints.gateway_url + "/tasks", timeout=5).status_code == 401
+        client = GatewayClient(endpoints.gateway_url, token=endpoints.gateway_token)
+        assert client.submit({"type": "echo"}).outcome == "ok"
+        assert client.get_json("/workers")[0] == 200
+        client.close()
+        logs = [p for p in backend.work.rglob("*.log")]
+        assert logs and not [p for p in logs if endpoints.gateway_token in p.read_text(errors="replace")]
+        assert backend.redis is not None
+        port = backend.redis.sentinels[0][0]
+        with redis.Redis(port=port, socket_timeout=2) as anonymous, pytest.raises(redis.AuthenticationError):
+            anonymous.sentinel_masters()
+        assert backend.redis.sentinel_primary() is not None
+    finally:
+        problems = backend.teardown()
+        backend.remove_workdir()
+        ledger.close()
+    assert problems == []
+
+
 def test_killing_the_leader_twice_hits_two_live_leaders(tmp_path: Path) -> None:
     """The second `kill leader` must not resolve to the worker killed a second before (whose
     key outlives it): it waits for the next election and kills the new leader."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from system.broker import Broker, Claim, Outcome
-from system.errors import Conflict, NotFound
+from system.errors import Conflict, IdempotencyConflict, NotFound
 from system.model import TaskSpec, parse_task
 from system.worker.execution import failure
 from tests.support.servers import wait_until
@@ -257,7 +257,11 @@ def test_cancel_queued_and_retry_scheduled_but_not_running(broker: Broker) -> No
 
 def test_idempotency_key_returns_the_first_task(broker: Broker) -> None:
     (a, created_a), = broker.submit([spec(idempotency_key="k1")])
-    (b, created_b), = broker.submit([spec(data="other", idempotency_key="k1")])
+    (b, created_b), = broker.submit([spec(idempotency_key="k1")])
+    with pytest.raises(IdempotencyConflict):  # the same key for another request stores nothing
+        broker.submit([spec(), spec(data="other", idempotency_key="k1")])
+    with pytest.raises(IdempotencyConflict):
+        broker.submit([spec(idempotency_key="k3"), spec(data="other", idempotency_key="k3")])
     batch = broker.submit([spec(idempotency_key="k2"), spec(idempotency_key="k2"), spec()])
     assert created_a and not created_b and a == b
     assert batch[0][1] and batch[1] == (batch[0][0], False) and batch[2][1]

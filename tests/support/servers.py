@@ -101,11 +101,13 @@ class Process:
         os.unlink(self.log.name)
 
 
-def wait_for_gateway(url: str, *, timeout: float = 20.0) -> str:
+def wait_for_gateway(url: str, *, timeout: float = 20.0, token: str | None = None) -> str:
     """Block until a gateway at url answers (gunicorn takes a moment on a busy machine)."""
     import requests
 
     with requests.Session() as http:
+        if token:
+            http.headers["Authorization"] = f"Bearer {token}"
         wait_until(lambda: http.get(url + "/queues", timeout=1).status_code == 200, timeout=timeout,
                    message=f"the gateway at {url} to answer")
     return url

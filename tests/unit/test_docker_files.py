@@ -60,3 +60,18 @@ def test_public_images_are_the_defaults() -> None:
                     "${PYTHON_IMAGE:-python:3.12-slim}"):
         assert default in text
     assert "ARG PYTHON_IMAGE=python:3.12-slim" in (ROOT / "system" / "Dockerfile").read_text()
+
+
+def test_compose_redis_memory_is_bounded_without_eviction() -> None:
+    compose = yaml.load((ROOT / "docker-compose.yml").read_text(), Loader=_ComposeLoader)  # noqa: S506
+    assert compose["services"]["redis"]["environment"]["REDIS_MAXMEMORY"]
+    script = (ROOT / "docker" / "redis" / "redis.sh").read_text()
+    assert '--maxmemory "${REDIS_MAXMEMORY:-512mb}" --maxmemory-policy noeviction' in script
+
+
+def test_local_backend_redis_args_bound_memory(tmp_path: Path) -> None:
+    from harness.backends.local_infra import REDIS_MAXMEMORY, RedisCluster
+
+    node = RedisCluster(None, tmp_path, aof=False)._node("redis-1", [])  # type: ignore[arg-type]
+    args = " ".join(node.args)
+    assert f"--maxmemory {REDIS_MAXMEMORY} --maxmemory-policy noeviction" in args

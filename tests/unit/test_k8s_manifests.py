@@ -179,8 +179,9 @@ def test_app_environment_names_are_settings_in_kubernetes_and_compose() -> None:
     for name in ENTRYPOINT_VARIABLES:
         readers = (ROOT / "system" / "proxy_link.py", ROOT / "docker" / "app" / "entrypoint.py")
         assert any(name in path.read_text() for path in readers), name
-    # what both set to reach Redis is spelt the same
-    assert {"REDIS_PASSWORD", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"} <= names & compose_names
+    # what both set to reach Redis is spelt the same (compose passes the password as a file secret)
+    assert {"REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"} <= names & compose_names
+    assert "REDIS_PASSWORD" in names and "REDIS_PASSWORD_FILE" in compose_names
 
 
 def test_images_and_ports_are_those_of_compose() -> None:
