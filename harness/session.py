@@ -150,7 +150,8 @@ class Session(Run):
     def _adopt_outside_submits(self) -> None:
         """Tasks submitted by hand (curl, the API) are judged too: each task the gateway lists
         that the load did not submit is recorded as an accepted submit at its submitted_at."""
-        client = GatewayClient(self.backend.endpoints().gateway_url, timeout=10)
+        endpoints = self.backend.endpoints()
+        client = GatewayClient(endpoints.gateway_url, timeout=10, token=endpoints.gateway_token)
         try:
             listed = client.all_tasks()
         finally:
@@ -182,17 +183,20 @@ class Session(Run):
     def _announce(self) -> None:
         endpoints = self.backend.endpoints()
         gateway = endpoints.gateway_url
+        token = endpoints.gateway_token
+        dashboard = f"{gateway}/dashboard#chaos={self.control.url}&key={self.control.token}"
         self.urls = {"gateway_url": gateway, "redis_url": endpoints.redis_url,
-                     "dashboard_url": f"{gateway}/dashboard#chaos={self.control.url}&key={self.control.token}"}
+                     "dashboard_url": dashboard + (f"&token={token}" if token else ""),
+                     **({"gateway_token": token} if token else {})}
         write_session(self.states, {**self._file_doc(), **self.urls, "run_dir": str(self.run_dir)})
-        token = self.scenario.system.config.get("GATEWAY_API_TOKEN")
+        auth = f" -H 'Authorization: Bearer {token}'" if token else ""
         say = self.opts.say
         say(f"[session] up: {len(self.backend.workers())} workers, backend {self.opts.backend}, "
             f"recording to {self.run_dir}")
         say(f"gateway:   {gateway}" + (f"  (API token {token})" if token else ""))
         say(f"dashboard: {self.urls['dashboard_url']}")
         say(f"redis:     redis-cli -u {endpoints.redis_url} SMEMBERS {self.keys.workers_active}")
-        say(f"submit:    curl -s -XPOST {gateway}/tasks -H 'Content-Type: application/json' "
+        say(f"submit:    curl -s -XPOST {gateway}/tasks{auth} -H 'Content-Type: application/json' "
             "-d '{\"type\": \"sleep\", \"data\": {\"ms\": 500}}'")
         say(HOW_TO)
         say("stop:      Ctrl-C here, or `harness down` from another terminal")

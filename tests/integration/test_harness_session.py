@@ -61,7 +61,9 @@ def test_fault_by_hand_is_recorded_and_down_reports(tmp_path: Path) -> None:
     with up(tmp_path) as proc:
         doc = wait_session(state, proc)
         gateway = doc["gateway_url"]
-        ids = [requests.post(gateway + "/tasks", json={"type": "sleep", "data": {"ms": 50}}, timeout=5).json()["id"]
+        http = requests.Session()
+        http.headers["Authorization"] = f"Bearer {doc['gateway_token']}"  # the backend's API token
+        ids = [http.post(gateway + "/tasks", json={"type": "sleep", "data": {"ms": 50}}, timeout=5).json()["id"]
                for _ in range(5)]
         killed = worker_pids(state, "worker-2")
         assert killed and all(pid_alive(p) for p in killed)
@@ -70,7 +72,7 @@ def test_fault_by_hand_is_recorded_and_down_reports(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "m1 start kill worker-2: effective" in done.stdout
         assert not any(pid_alive(p) for p in killed), "the worker process is gone"
-        wait_until(lambda: "worker-2" not in [w["id"] for w in requests.get(gateway + "/workers", timeout=5)
+        wait_until(lambda: "worker-2" not in [w["id"] for w in http.get(gateway + "/workers", timeout=5)
                                               .json()["workers"]],
                    timeout=30, message="worker-2 to leave workers:active")
 

@@ -5,6 +5,10 @@
 
 const SPAN_S = 300;            // chart window, as the server's
 const STALE_HEARTBEAT_S = 3;   // a heartbeat older than this is shown as late
+// `harness up` prints a dashboard URL carrying the API token in its hash (never sent to a server;
+// chaos.js then clears the hash from the address bar).
+const hashToken = new URLSearchParams(location.hash.slice(1)).get("token");
+if (hashToken) sessionStorage.setItem("taskq-token", hashToken);
 const state = { points: [], dead: null, lastFrame: 0, token: sessionStorage.getItem("taskq-token") || "" };
 
 const $ = (id) => document.getElementById(id);
