@@ -1,10 +1,14 @@
 """The dashboard's chaos buttons, in real headless Chromium, against a real `harness up` session
 (local backend): opened from the URL the session prints, the page shows the buttons, the kill
 button kills the worker through the harness's control server (not the gateway), the worker
-leaves the dashboard within its TTL, and the kill is in the session's history."""
+leaves the dashboard within its TTL, and the kill is in the session's history.
+
+A screenshot is kept in REPORT_SCREENSHOT_DIR when that is set (docs/hands-on-screenshot.png)."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,6 +40,11 @@ def test_kill_button_kills_and_the_worker_leaves(chromium: str, tmp_path: Path) 
             assert not any(pid_alive(p) for p in victims), "the worker process is gone"
             wait_until(lambda: b.evaluate(ROWS) == "worker-1", timeout=20, message="worker-2 to leave the dashboard")
             errors = b.errors()  # before the bad request below (Chromium logs its 400)
+            keep = os.environ.get("REPORT_SCREENSHOT_DIR")
+            if keep:  # docs/hands-on-screenshot.png
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                shot = b.screenshot(tmp_path / "chaos.png", full_page=False)
+                shutil.copy(shot, Path(keep) / "hands-on-screenshot.png")
             # a bad request shows the loader's error, the page keeps working
             b.evaluate("document.getElementById('chaos-for').value = '10';"
                        "document.querySelector('tr[data-worker=\"worker-1\"] button[data-fault=partition]').click()")
