@@ -47,7 +47,7 @@ class ControlServer:
     """Serves one session; `attach` it once the Run exists, `finish` it with the verdict."""
 
     token: str
-    server: ThreadingHTTPServer | None = None
+    server: _Server | None = None
     session: Controlled | None = None
     result: dict[str, Any] | None = None
     result_read: threading.Event | None = None
@@ -56,11 +56,13 @@ class ControlServer:
     @classmethod
     def start(cls) -> ControlServer:
         self = cls(token=secrets.token_urlsafe(18), result_read=threading.Event())
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.control = self  # type: ignore[attr-defined]
-        self.server.daemon_threads = True
+        self.server = _Server(self)
         threading.Thread(target=self.server.serve_forever, name="control", daemon=True).start()
         return self
+
+    def attach(self, session: Controlled) -> None:
+        """The Run to serve, once it exists (before: 409 `starting`)."""
+        self.session = session
 
     @property
     def url(self) -> str:
@@ -79,12 +81,24 @@ class ControlServer:
             self.server.server_close()
 
 
+class _Server(ThreadingHTTPServer):
+    """127.0.0.1, a free port, a thread per request (status answers during a slow scale)."""
+
+    daemon_threads = True
+
+    def __init__(self, control: ControlServer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.control = control
+
+
 class _Handler(BaseHTTPRequestHandler):
-    """One request to the control server (`server.control` is its ControlServer)."""
+    """One request to the control server."""
+
+    server: _Server
 
     @property
     def control(self) -> ControlServer:
-        return self.server.control  # type: ignore[attr-defined]
+        return self.server.control
 
     def log_message(self, *args: Any) -> None:  # quiet: the session prints what matters
         return

@@ -27,6 +27,7 @@ from harness.client import GatewayClient
 from harness.dump import scenario_yaml
 from harness.faults import Nemesis, pick_live_leader
 from harness.history import (
+    FaultRecord,
     HistoryWriter,
     PhaseRecord,
     SubmitRecord,
@@ -160,9 +161,13 @@ class Run:
         self.recorder = Recorder(redis_url=lambda: self.backend.endpoints().redis_url,
                                  keys=self.keys, record=self.history.write, clock=self.clock)
         self.recorder.start()
-        self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.history.write,
+        self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.record_fault,
                                clock=self.clock, leader=self._leader, late_after=self.opts.late_after,
                                leader_wait=self._leader_wait())
+
+    def record_fault(self, rec: FaultRecord) -> None:
+        """Where the nemesis's fault records go: the history."""
+        self.history.write(rec)
 
     def load_and_timeline(self) -> None:
         schedule, plan = self.schedule, self.plan

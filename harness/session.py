@@ -107,13 +107,9 @@ class Session(Run):
         return 200, {"ok": not errors, "errors": errors, "records": [dataclasses.asdict(r) for r in done]}
 
     # -- the phases ----------------------------------------------------------------------------
-    def observe(self) -> None:
-        super().observe()
-        assert self.nemesis is not None
-        self.nemesis.record = self._record
-
-    def _record(self, rec: FaultRecord) -> None:
-        self.history.write(rec)
+    def record_fault(self, rec: FaultRecord) -> None:
+        """Into the history, and kept so that `fault` can answer with what happened."""
+        super().record_fault(rec)
         self.records[(rec.id, rec.phase)] = rec
 
     def load_and_timeline(self) -> None:
@@ -221,7 +217,7 @@ def run_session(scenario: Scenario, opts: RunOptions, *, with_load: bool) -> Run
 
         def make(s: Scenario, o: RunOptions) -> Run:
             session = Session(s, o, control=control, with_load=with_load)
-            control.session = session
+            control.attach(session)
             return session
 
         result = run_scenario(scenario, opts, make=make)
