@@ -66,6 +66,7 @@ class Session(Run):
         self.fault_lock = threading.Lock()            # one fault at a time, as on a timeline
         self.records: dict[tuple[str, str], FaultRecord] = {}
         self.urls: dict[str, str] = {}
+        self.scenario_load = "running" if with_load else "none"   # the file's load + timeline
 
     # -- the control channel's view --------------------------------------------------------
     def origins(self) -> list[str]:
@@ -77,7 +78,8 @@ class Session(Run):
         return {"phase": self.phase, "run_dir": str(self.run_dir), "pid": os.getpid(), **self.urls,
                 "workers": sorted(self.backend.workers()) if up else [],
                 "open_faults": self.nemesis.active() if self.nemesis is not None else [],
-                "manual_faults": len(self.manual.entries) if self.manual is not None else 0}
+                "manual_faults": len(self.manual.entries) if self.manual is not None else 0,
+                "scenario_load": self.scenario_load}
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -123,6 +125,7 @@ class Session(Run):
         try:
             if self.with_load:
                 super().load_and_timeline()
+                self.scenario_load = "done"
                 if not self.stopping.is_set():
                     self.opts.say("[session] the scenario's load and timeline are done; still up")
             else:

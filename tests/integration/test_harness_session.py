@@ -128,3 +128,39 @@ def test_ctrl_c_ends_the_session_and_leaves_nothing(tmp_path: Path) -> None:
     phases = [r["phase"] for r in history if r["kind"] == "fault" and r["id"] == "m1"]
     assert phases == ["start", "end"], "the open pause was healed at the end"
     assert json.loads((run_dir / "results.json").read_text())["checks"]
+
+
+SCENARIO = """
+name: tiny
+system: {workers: 3, config: {LEASE_TTL_MS: 2000, WORKER_CONCURRENCY: 2}}
+load: {count: 6, duration: 1s, tasks: [{type: sleep, ms: 300}]}
+timeline:
+  - {at: 500ms, fault: kill, target: worker-3, idle_ok: true}
+checks: [{all_done_within: 20s}]
+"""
+
+
+def test_a_scenario_runs_first_and_the_session_stays_up(tmp_path: Path) -> None:
+    state, file = tmp_path / "state", tmp_path / "tiny.yaml"
+    file.write_text(SCENARIO)
+    with harness_process(["up", str(file), "--backend", "local", "--out", str(tmp_path / "out")],
+                         state=state) as proc:
+        wait_session(state, proc)
+        wait_until(lambda: json.loads(cli(state, "status").stdout)["scenario_load"] == "done", timeout=60,
+                   interval=0.5, message="the scenario's load and timeline to finish")
+        done = cli(state, "fault", "kill", "worker-3")       # the timeline killed it: refused
+        assert done.returncode == 2 and "worker-3 is not running" in done.stdout, done.stdout
+        done = cli(state, "fault", "kill", "worker-2")
+        assert done.returncode == 0, done.stdout + done.stderr
+        down = cli(state, "down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        proc.communicate(timeout=60)
+    run_dir = next((tmp_path / "out" / "session").iterdir())
+    results = json.loads((run_dir / "results.json").read_text())
+    names = [c["name"] for c in results["checks"]]
+    assert names[:4] == ["all_done_within", "no_lost_tasks", "conservation", "max_duplicates"], names
+    assert all(c["passed"] for c in results["checks"]), results["checks"]
+    history = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    kills = [(r["id"], r["target"]) for r in history if r["kind"] == "fault" and r["phase"] == "start"]
+    assert kills == [("f1", "worker-3"), ("m1", "worker-2")]
+    assert sum(1 for r in history if r["kind"] == "submit") == 6
