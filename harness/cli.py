@@ -290,9 +290,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from harness.cleanup import cleanup_leftovers
+    from harness.control import stale_session
     from harness.ledger import state_dir
     problems = cleanup_leftovers(state_dir(args.state_dir),
                                  say=_say)
+    stale_session(state_dir(args.state_dir))  # a killed `harness up`'s session.json
     for p in problems:
         console.print(f"problem: {p}", markup=False)
     console.print("clean" if not problems else "some leftovers could not be removed")

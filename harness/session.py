@@ -152,11 +152,13 @@ class Session(Run):
         endpoints = self.backend.endpoints()
         client = GatewayClient(endpoints.gateway_url, timeout=10, token=endpoints.gateway_token)
         try:
-            listed = client.all_tasks()
+            listed = list(client.all_tasks())
         finally:
             client.close()
         known = {r.id for r in read_history(self.run_dir / "history.jsonl") if isinstance(r, SubmitRecord)}
-        outside = [t for t in listed if t.get("id") and t["id"] not in known]
+        ours = f"{self.run_id}-"  # the load's idempotency keys (a submit of unknown outcome has no id)
+        outside = [t for t in listed if t.get("id") and t["id"] not in known
+                   and not str(t.get("idempotency_key") or "").startswith(ours)]
         for task in sorted(outside, key=lambda t: float(t.get("submitted_at") or 0)):
             at = max(float(task.get("submitted_at") or self.wall_start) - self.wall_start, 0.0)
             self.history.write(SubmitRecord(t=at, t_done=at, key=None, type=str(task.get("type", "")),
