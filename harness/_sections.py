@@ -196,14 +196,14 @@ def _target(p: r.Problems, entry: dict, fault: str, path: str) -> str | None:
     if value is None:
         if fault == "heal":
             return "all"
-        if kind.targets == {"redis"}:
-            return "redis"
+        if kind.targets in ({"redis"}, {"gateway"}):
+            return next(iter(kind.targets))
         p.add(r.join(path, "target"), f"missing; {fault} needs one of: worker-N, "
                                        f"{', '.join(t for t, c in _TARGET_CLASS.items() if c in kind.targets)}")
         return None
     cls = "worker" if isinstance(value, str) and _WORKER.fullmatch(value) else \
         ("all" if value == "all" and fault == "heal" else _TARGET_CLASS.get(value) if isinstance(value, str) else None)
-    valid = ["worker-N"] + [t for t, c in _TARGET_CLASS.items() if c in kind.targets]
+    valid = ["worker-N"] * ("worker" in kind.targets) + [t for t, c in _TARGET_CLASS.items() if c in kind.targets]
     if cls is None:
         hint = r.suggest(value, list(_TARGET_CLASS)) if isinstance(value, str) else ""
         p.add(r.join(path, "target"), f"{value!r} is not a target{hint}; use one of: {', '.join(valid)}")
@@ -234,7 +234,37 @@ def _param(p: r.Problems, kind: str, value: Any, path: str) -> Any:
         return r.choice(p, value, path, PRIORITIES)
     if kind == "task":
         return task_mix(p, value, path)
+    if kind in _SERVICE_PARAMS:
+        return _SERVICE_PARAMS[kind](p, value, path)
     raise AssertionError(f"unknown parameter kind {kind}")
+
+
+MAX_CONNECTIONS = 2000            # slow_client_flood: bounded, so a typo cannot exhaust the machine
+MAX_SKEW_S = 366 * 86400.0        # clock_skew: a year either way
+
+
+def _offset(p: r.Problems, value: Any, path: str) -> float | None:
+    """A signed duration such as -90s, +1h or 300s (clock_skew's shift)."""
+    text = str(value).strip() if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    if text is None:
+        p.add(path, f"expected a signed duration like -90s or +1h, got {r.describe(value)}")
+        return None
+    sign = -1.0 if text.startswith("-") else 1.0
+    seconds = r.duration(p, text.lstrip("+-") if isinstance(value, str) else value, path)
+    if seconds is None:
+        return None
+    if seconds == 0 or seconds > MAX_SKEW_S:
+        p.add(path, f"an offset must be non-zero and at most a year either way, got {value!r}; e.g. -90s or +1h")
+        return None
+    return sign * seconds
+
+
+_SERVICE_PARAMS = {
+    "pause_mode": lambda p, v, path: r.choice(p, v, path, ("all", "write")),
+    "client_type": lambda p, v, path: r.choice(p, v, path, ("normal", "pubsub", "replica")),
+    "connections": lambda p, v, path: r.integer(p, v, path, low=1, high=MAX_CONNECTIONS),
+    "offset": _offset,
+}
 
 
 def timeline_entry(p: r.Problems, node: Any, index: int) -> TimelineEntry | None:
@@ -253,6 +283,8 @@ def timeline_entry(p: r.Problems, node: Any, index: int) -> TimelineEntry | None
     r.mapping(p, node, path, allowed)
     target = _target(p, node, fault, path)
     duration = None
+    if kind.window and "for" not in node:
+        p.add(r.join(path, "for"), f"missing; {fault} is a window that must end: add for: 5s")
     if "for" in node:
         if not kind.timed:
             p.add(r.join(path, "for"), f"{fault} cannot have a duration; "

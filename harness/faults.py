@@ -22,10 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import faultkit
 from harness.backends.base import Backend, ToxicHandle
 from harness.history import FaultRecord
 from harness.ledger import Ledger
-from harness.scenario import LOAD_FAULTS, NETWORK_FAULTS
+from harness.scenario import LOAD_FAULTS, NETWORK_FAULTS, SERVICE_FAULTS
 
 # scenario parameter -> Toxiproxy attribute, per network fault (partition: a black hole).
 TOXIC_PARAMS: dict[str, tuple[str, dict[str, str]]] = {
@@ -86,6 +87,7 @@ class Applied:
     fault: str
     targets: list[str]
     toxics: list[ToxicHandle] = field(default_factory=list)
+    undo: Callable[[], Mapping[str, Any] | None] | None = None  # service faults (harness.faultkit)
 
 
 class Nemesis:
@@ -188,6 +190,10 @@ class Nemesis:
 
     def _do(self, event: Any, applied: Applied) -> dict[str, Any]:
         fault, params, b = event.fault, event.params, self.backend
+        if fault in SERVICE_FAULTS:
+            effect = faultkit.apply(b, fault, params, applied.targets, event.duration)
+            applied.undo = effect.undo
+            return effect.detail
         if fault in NETWORK_FAULTS:
             for node in applied.targets:
                 for i, spec in enumerate(toxic_specs(fault, params)):
@@ -225,6 +231,9 @@ class Nemesis:
 
     def _undo(self, applied: Applied, detail: dict[str, Any]) -> None:
         b = self.backend
+        if applied.undo is not None:
+            detail.update(applied.undo() or {})
+            return
         if applied.fault in NETWORK_FAULTS:
             for handle in applied.toxics:
                 b.remove_toxic(handle)

@@ -68,6 +68,8 @@ class SampleRecord:
     stats: Mapping[str, int] = field(default_factory=dict)
     memory: int | None = None
     ops_per_sec: float | None = None
+    # live worker -> its heartbeat's figures (harness.recorder.NODE_FIELDS), for no_wedged_workers
+    nodes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kind: str = field(default="sample", init=False)
 
 

@@ -255,6 +255,8 @@ def _check_param(p: r.Problems, kind: str, value: Any, path: str, faults: set) -
         return r.choice(p, value, path, PRIORITIES)
     if kind == "task_type":
         return r.choice(p, value, path, TASK_TYPES)
+    if kind == "start_or_end":
+        return r.choice(p, value, path, ("start", "end"))
     if kind == "fault":
         used = sorted(f for f in faults if isinstance(f, str))
         if value not in used and value not in ("burst", "flood"):

@@ -8,6 +8,7 @@ one pipeline for every counter, one for which registered workers are still alive
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from harness.history import SampleRecord
 from system.broker import leader_worker
 from system.keys import PRIORITIES, Keys
 
+NODE_COUNTS = ("processed", "running", "prefetched")   # ints of a worker's heartbeat hash
+NODE_MAPS = ("loops",)   # per-loop liveness when the heartbeat carries it: loop -> seconds since its last round
 STAT_NAMES = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
               "lease_expired", "cancelled", "redriven")
 
@@ -40,17 +43,52 @@ def read_sample(r: redis.Redis, keys: Keys, t: float) -> SampleRecord:
     depths = dict(zip(PRIORITIES, res[:3], strict=True))
     leased, delayed, dead, members, leader, stats, mem, st = res[3:]
     members = sorted(members)
-    alive = 0
+    nodes: dict[str, dict[str, Any]] = {}
     if members:
         check = r.pipeline(transaction=False)
         for m in members:
-            check.exists(keys.worker(m))
-        alive = sum(1 for x in check.execute() if x)
+            check.hgetall(keys.worker(m))
+        nodes = {m: node_figures(h) for m, h in zip(members, check.execute(), strict=True) if h}
     return SampleRecord(t=t, queues=depths, leased=int(leased), delayed=int(delayed),
-                        dead=int(dead), workers=alive, leader=leader_worker(leader),
+                        dead=int(dead), workers=len(nodes), nodes=nodes, leader=leader_worker(leader),
                         stats={k: int(v) for k, v in stats.items()},
                         memory=int(mem.get("used_memory", 0)),
                         ops_per_sec=float(st.get("instantaneous_ops_per_sec", 0)))
+
+
+def node_figures(info: dict[str, str]) -> dict[str, Any]:
+    """The parts of a worker's heartbeat hash a check needs: counts, heartbeat time (the
+    worker's own clock: compared only with itself), per-loop liveness when present."""
+    out: dict[str, Any] = {k: _int(info[k]) for k in NODE_COUNTS if k in info}
+    if "last_heartbeat" in info:
+        out["heartbeat"] = _float(info["last_heartbeat"])
+    try:  # `current`: ids of the attempts the node holds, acknowledged or not yet (<= 50)
+        out["holding"] = len(json.loads(info["current"]))
+    except (KeyError, ValueError, TypeError):
+        pass
+    for k in NODE_MAPS:
+        if k in info:
+            try:
+                value = json.loads(info[k])
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out[k] = value
+    return out
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _float(value: str) -> float | None:
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def read_leader(r: redis.Redis, keys: Keys) -> tuple[str, float] | None:

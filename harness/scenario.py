@@ -2,7 +2,8 @@
 
 Public: Scenario, System, Load, TaskMix, PriorityMix, Burst, Flood, Timing, TimelineEntry,
 CheckSpec, Drain, Baseline; the vocabularies FAULTS (name -> FaultKind), LOAD_FAULTS,
-NETWORK_FAULTS, REQUIRED_PARAMS, DEFAULT_PARAMS, PRIORITIES, BACKENDS, SYMBOLIC_TARGETS; worker_names(n).
+NETWORK_FAULTS, SERVICE_FAULTS, REQUIRED_PARAMS, DEFAULT_PARAMS, PRIORITIES, BACKENDS,
+SYMBOLIC_TARGETS; worker_names(n).
 Every time is float seconds (relative to the start of the load phase). The loader builds
 these objects; nothing else should construct them from raw YAML.
 """
@@ -41,6 +42,8 @@ class FaultKind:
     timed: bool                    # `for: 8s` allowed (an end event undoes it)
     params: Mapping[str, str]      # param name -> kind understood by the loader
     doc: str
+    backends: frozenset[str] = frozenset(BACKENDS)  # backends that can apply it
+    window: bool = False           # only meaningful as a window: `for` is required
 
 
 _NET = {"direction": "direction", "toxicity": "probability", "from": "from"}
@@ -93,6 +96,24 @@ FAULTS: Mapping[str, FaultKind] = _kinds(
     FaultKind("poison", "load", frozenset(), False,
               {"count": "count1", "priority": "priority", "max_retries": "count0"},
               "submit `count` tasks that always fail ({type: fail, always: true}); they must end dead"),
+    FaultKind("redis_oom", "redis", frozenset({"redis"}), True, {"headroom_kb": "count0"},
+              "Redis out of memory: maxmemory squeezed to used memory + headroom_kb (noeviction); "
+              "the end restores the old limit and policy", window=True),
+    FaultKind("redis_misconf", "redis", frozenset({"redis"}), True, {},
+              "Redis refuses writes (MISCONF): a background save is killed while "
+              "stop-writes-on-bgsave-error is on; the end saves successfully", window=True),
+    FaultKind("redis_stall", "redis", frozenset({"redis"}), True, {"mode": "pause_mode"},
+              "Redis stalled: CLIENT PAUSE for the window, `mode` all (every command) or write",
+              window=True),
+    FaultKind("client_kill", "redis", frozenset({"redis"}), False, {"type": "client_type"},
+              "CLIENT KILL TYPE `type` (normal): every client's connection is dropped at once"),
+    FaultKind("slow_client_flood", "client", frozenset({"gateway"}), True,
+              {"connections": "connections"},
+              "`connections` sockets to the gateway each send half a request and hold it for "
+              "the window; closed at the end", window=True),
+    FaultKind("clock_skew", "clock", frozenset({"worker"}), True, {"offset": "offset"},
+              "restart the worker with its clock shifted by `offset` (libfaketime); the end "
+              "restarts it with the true clock", backends=frozenset({"local"}), window=True),
 )
 LOAD_FAULTS = frozenset(n for n, k in FAULTS.items() if k.category == "load")
 NETWORK_FAULTS = frozenset(n for n, k in FAULTS.items() if k.category == "network")
@@ -109,11 +130,18 @@ DEFAULT_PARAMS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "redis_restart": {"aof": True},
     "flood": {"low": 0, "normal": 0, "high": 0},
     "poison": {"priority": "normal"},
+    "redis_oom": {"headroom_kb": 64},
+    "redis_stall": {"mode": "all"},
+    "client_kill": {"type": "normal"},
+    "slow_client_flood": {"connections": 200},
 })
 REQUIRED_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "scale": ("workers",), "latency": ("latency_ms",), "bandwidth": ("rate_kbps",),
-    "limit_data": ("bytes",), "burst": ("count",), "poison": ("count",),
+    "limit_data": ("bytes",), "burst": ("count",), "poison": ("count",), "clock_skew": ("offset",),
 })
+# Faults that change Redis itself or the clients around the system (apply/undo: harness.faultkit).
+SERVICE_FAULTS = frozenset(("redis_oom", "redis_misconf", "redis_stall", "client_kill",
+                           "slow_client_flood", "clock_skew"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the project needs to run locally: redis-server, redis-sentinel, redis-tools,
-# toxiproxy-server, kustomize and the Python packages. Idempotent and quick when everything is there.
+# faketime (libfaketime), toxiproxy-server, kustomize and the Python packages. Idempotent and quick when
+# everything is there.
 # Needs root (or sudo) only for the Debian packages and a system-wide toxiproxy-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-sentinel >/dev/null || need_apt+=(redis-sentinel)
 command -v redis-benchmark >/dev/null || need_apt+=(redis-tools)
+command -v faketime >/dev/null || need_apt+=(faketime)   # libfaketime: the clock_skew fault
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "install: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

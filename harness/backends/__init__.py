@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.backends.base import ALL_FAULTS, Backend, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
+from harness.backends.base import Backend, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
 from harness.ledger import Ledger
 
 BACKEND_NAMES = ("local", "docker")
@@ -34,7 +34,8 @@ def make_backend(name: str, *, ledger: Ledger) -> Backend:
 def capabilities_of(name: str) -> frozenset[str]:
     """Fault names a backend can do, without starting it (for `harness validate`)."""
     if name == "local":
-        return ALL_FAULTS
+        from harness.backends.local import LOCAL_CAPABILITIES
+        return LOCAL_CAPABILITIES
     if name == "docker":
         from harness.backends.docker import DOCKER_CAPABILITIES
         return DOCKER_CAPABILITIES

@@ -12,11 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from harness.scenario import FAULTS, SERVICE_FAULTS
+
 PROCESS_ACTIONS = ("kill", "terminate", "pause", "resume", "restart")
 NETWORK_FAULTS = ("partition", "latency", "bandwidth", "timeout", "reset_peer", "slow_close",
                   "slicer", "limit_data")
 ALL_FAULTS = frozenset(PROCESS_ACTIONS + NETWORK_FAULTS
                        + ("heal", "scale", "redis_failover", "redis_restart"))
+
+
+def service_faults(backend: str) -> frozenset[str]:
+    """The Redis, client and clock faults (harness.faultkit) the fault table gives `backend`."""
+    return frozenset(n for n in SERVICE_FAULTS if backend in FAULTS[n].backends)
 
 
 class BackendError(RuntimeError):
@@ -114,6 +121,14 @@ class Backend(Protocol):
     def ready_for_faults(self, faults: frozenset[str]) -> None:
         """Reach the preconditions of these fault kinds (e.g. Sentinel's steady state before a
         redis_failover); called in the steady-state phase, before the load starts."""
+
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        """SIGKILL the background-save child of the primary (whose own pid is `redis_pid`, as
+        Redis reports it); returns the pids killed; BackendError when there is none."""
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        """Restart the worker with its clock shifted by offset_s (None: the true clock again);
+        BackendError where the backend cannot (the fault table's backends say where)."""
 
     def teardown(self) -> list[str]:
         """Stop everything this backend started; never raises; returns problems (empty = clean)."""

@@ -28,7 +28,14 @@ import docker.errors
 import redis
 import requests
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
+from harness.backends.base import (
+    ALL_FAULTS,
+    BackendError,
+    Endpoints,
+    SystemSpec,
+    UnknownTarget,
+    service_faults,
+)
 from harness.backends.compose import (
     COMPOSE_FILE,
     Compose,
@@ -43,7 +50,7 @@ from harness.ledger import Ledger
 from harness.toxiproxy import Toxiproxy
 from system.keys import Keys
 
-DOCKER_CAPABILITIES = ALL_FAULTS
+DOCKER_CAPABILITIES = ALL_FAULTS | service_faults("docker")
 DEFAULT_PASSWORD = "taskq-local-only"
 
 
@@ -407,6 +414,22 @@ class DockerBackend(ProxiedNetwork):
         if on_down is not None:
             on_down()
         c.start()
+
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        """Inside the primary's container: its pid namespace is the one Redis reports."""
+        service = self._sentinel_primary() or self.primary_service
+        c = self.client.containers.get(f"{self.project}-{service}-1")
+        script = (f"kids=$(cat /proc/{redis_pid}/task/{redis_pid}/children); "
+                  '[ -n "$kids" ] || exit 3; kill -9 $kids && echo $kids')
+        code, out = c.exec_run(["sh", "-c", script])
+        if code != 0:
+            raise BackendError(f"no background-save child of Redis pid {redis_pid} in {c.name} "
+                               f"(exit {code}: {out.decode(errors='replace').strip()})")
+        return [int(x) for x in out.split()]
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        raise BackendError("clock_skew needs libfaketime in the worker image; the Docker "
+                           "backend does not have it: run with --backend local")
 
     def redis_start_stopped(self) -> list[str]:
         """Start Redis containers that are down (the old primary rejoins as a replica)."""

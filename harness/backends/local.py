@@ -28,7 +28,15 @@ from pathlib import Path
 import redis
 import requests
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
+from harness.backends.base import (
+    ALL_FAULTS,
+    BackendError,
+    Endpoints,
+    SystemSpec,
+    UnknownTarget,
+    service_faults,
+)
+from harness.backends.faketime import faketime_env, sleep_shim
 from harness.backends.local_infra import RedisCluster, start_toxiproxy
 from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import Child, ProcessError, Supervisor, free_port, wait_until
@@ -37,6 +45,7 @@ from harness.toxiproxy import Toxiproxy, ToxiproxyError
 from system.keys import Keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+LOCAL_CAPABILITIES = ALL_FAULTS | service_faults("local")
 
 
 class LocalBackend(ProxiedNetwork):
@@ -62,10 +71,11 @@ class LocalBackend(ProxiedNetwork):
         self.token_file = self.work / "gateway.token"
         self.token_file.touch(mode=0o600)
         self.token_file.write_text(self.token)
+        self.skews: dict[str, float] = {}          # worker -> clock offset (s) it runs with
 
     # -- lifecycle --------------------------------------------------------------------------
     def capabilities(self) -> frozenset[str]:
-        return ALL_FAULTS
+        return LOCAL_CAPABILITIES
 
     def start(self, spec: SystemSpec) -> Endpoints:
         self.spec = spec
@@ -126,8 +136,11 @@ class LocalBackend(ProxiedNetwork):
             env.update(GATEWAY_API_TOKEN="", GATEWAY_API_TOKEN_FILE=str(self.token_file))
         else:
             env["WORKER_ID"] = node
-        pythonpath = os.environ.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + pythonpath if pythonpath else "")
+        paths = [str(PROJECT_ROOT), *filter(None, [os.environ.get("PYTHONPATH", "")])]
+        if node in self.skews:
+            env.update(faketime_env(self.skews[node]))
+            paths.insert(0, str(sleep_shim(self.work)))
+        env["PYTHONPATH"] = os.pathsep.join(paths)
         return env
 
     def _proxy_port(self, node: str) -> int:
@@ -259,6 +272,19 @@ class LocalBackend(ProxiedNetwork):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.redis.start_node(node.name)
 
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        return kill_children(redis_pid)
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        if node == "gateway" or node not in self.nodes:
+            raise UnknownTarget(f"clock_skew needs a worker; known: {self.known_workers()}")
+        if offset_s is None:
+            self.skews.pop(node, None)
+        else:
+            faketime_env(offset_s)  # the library must exist before the worker is stopped
+            self.skews[node] = offset_s
+        self.restart(node)
+
     def redis_start_stopped(self) -> list[str]:
         """Start every redis-server that is down (the old primary after a failover rejoins as
         a replica: Sentinel reconfigures it). Returns the names started."""
@@ -267,6 +293,22 @@ class LocalBackend(ProxiedNetwork):
         for name in started:
             self.redis.start_node(name)
         return started
+
+
+def kill_children(pid: int) -> list[int]:
+    """SIGKILL the direct children of `pid` (Redis's background-save child)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError as exc:
+        raise BackendError(f"cannot read the children of Redis pid {pid}: {exc}") from exc
+    if not children:
+        raise BackendError(f"Redis pid {pid} has no background-save child to kill")
+    for child in children:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return children
 
 
 def _number(node: str) -> int:

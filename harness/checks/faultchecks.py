@@ -23,10 +23,11 @@ from typing import Any
 
 from harness.checks.base import CheckResult, RunView
 from harness.history import FaultRecord
-from harness.scenario import LOAD_FAULTS
+from harness.scenario import FAULTS, LOAD_FAULTS
 
 _ENDS = frozenset({"succeeded", "failed", "stale_ack", "lease_expired", "released", "dead", "cancelled"})
-REDIS_FAULTS = frozenset({"redis_failover", "redis_restart"})
+# Every kind that targets Redis (failover, restart, oom, misconf, stall, client_kill): the table says.
+REDIS_FAULTS = frozenset(n for n, k in FAULTS.items() if "redis" in k.targets)
 _SHOW = 5
 
 

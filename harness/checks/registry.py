@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import faultchecks, queue, results, timing
+from harness.checks import faultchecks, liveness, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -63,6 +63,11 @@ CHECKS: Mapping[str, CheckDef] = _table(
     CheckDef("faults_effective", faultchecks.faults_effective, {},
              doc="every fault hit a target holding work (opt out per timeline entry: idle_ok: true); "
                  "implicit in every scenario"),
+    CheckDef("no_wedged_workers", liveness.no_wedged_workers,
+             {"stuck": "duration", "settle": "duration", "after": "start_or_end"}, "stuck",
+             defaults={"stuck": 5.0, "settle": 1.0, "after": "end"},
+             doc="after the last fault ends, no worker holds work (or sees it queued) for `stuck` "
+                 "without acknowledging any, and no loop in its heartbeat is silent longer"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )

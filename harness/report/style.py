@@ -18,12 +18,16 @@ WORKER_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e0
                   "#f0e442", "#6a3d9a", "#8c564b", "#17becf", "#7f7f7f", "#000000")
 
 FAULT_COLORS = {"process": "#d1495b", "network": "#7b5ea7", "redis": "#e07a1f",
-                "topology": "#2a9d8f", "load": "#2e86de", "other": "#6c757d"}
+                "topology": "#2a9d8f", "load": "#2e86de", "client": "#8c564b", "clock": "#cc79a7",
+                "other": "#6c757d"}
 _FAULT_KIND = {
     **dict.fromkeys(("kill", "terminate", "pause", "resume", "restart"), "process"),
     **dict.fromkeys(("partition", "latency", "bandwidth", "timeout", "reset_peer", "slow_close",
                      "slicer", "limit_data", "heal"), "network"),
-    **dict.fromkeys(("redis_failover", "redis_restart", "redis_kill"), "redis"),
+    **dict.fromkeys(("redis_failover", "redis_restart", "redis_kill", "redis_oom", "redis_misconf",
+                     "redis_stall", "client_kill"), "redis"),
+    "slow_client_flood": "client",
+    "clock_skew": "clock",
     "scale": "topology",
     **dict.fromkeys(("burst", "flood", "poison"), "load"),
 }

@@ -117,14 +117,14 @@ def test_dead_tasks_expire_and_a_redriven_task_no_longer_does(broker: Broker) ->
 def test_events_are_capped_keeping_the_first_and_the_newest(broker: Broker) -> None:
     capped = variant(broker, max_events=6)
     task_id, = (i for i, _ in capped.submit([spec("noop")]))
-    for _ in range(10):  # each round: claimed, failed, dead, redriven
+    for _ in range(10):  # each round: claimed, started (with the failure: worker-robust), failed, dead, redriven
         claim, = capped.claim("w", 1)
         kill(capped, claim)
         capped.redrive(task_id)
     events = broker.get(task_id)["events"]
     assert len(events) == 6
     assert events[0]["event"] == "submitted"
-    assert [e["event"] for e in events[-4:]] == ["claimed", "failed", "dead", "redriven"]
+    assert [e["event"] for e in events[-5:]] == ["claimed", "started", "failed", "dead", "redriven"]
 
 
 # --- list pages ---------------------------------------------------------------------

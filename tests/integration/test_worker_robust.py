@@ -56,7 +56,9 @@ def system(own_redis: RedisServer) -> Iterator[tuple[Settings, Broker, Callable[
 
 def _gateway(spawn: Callable[..., Process]) -> str:
     port = free_port()
-    spawn("system.gateway", "gateway", gateway_port=port, gateway_host="127.0.0.1", gateway_workers=1)
+    # back-pressure off (gateway-capacity): these tests reach Redis's own refusal and its mapping
+    spawn("system.gateway", "gateway", gateway_port=port, gateway_host="127.0.0.1", gateway_workers=1,
+          submit_memory_budget=0)
     return wait_for_gateway(f"http://127.0.0.1:{port}")
 
 
