@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.backends import ALL_FAULTS
+from harness.backends import capabilities_of
 from harness.loader import ScenarioError, parse_scenario
 from harness.manual import ManualTimeline, fault_entry, parse_params
 from harness.session import session_scenario
@@ -14,8 +14,9 @@ from harness.session import session_scenario
 RUNNING = ["worker-1", "worker-2", "worker-3"]
 
 
-def timeline(capabilities: frozenset[str] = ALL_FAULTS) -> ManualTimeline:
-    return ManualTimeline(session_scenario(None, 3), seed=1, workers=RUNNING, capabilities=capabilities)
+def timeline(capabilities: frozenset[str] | None = None) -> ManualTimeline:
+    return ManualTimeline(session_scenario(None, 3), seed=1, workers=RUNNING,
+                          capabilities=capabilities_of("local") if capabilities is None else capabilities)
 
 
 def errors(t: ManualTimeline, entry: dict, at: float = 1.0, running: list[str] = RUNNING) -> list[str]:
