@@ -32,6 +32,8 @@ def add_commands(sub: Any) -> None:
     up.add_argument("--backend", choices=BACKEND_NAMES,
                     help="default: the scenario's, else docker when an engine answers, else local")
     up.add_argument("--workers", type=int, help="workers to start (default: the scenario's, else 3)")
+    up.add_argument("--sentinel", action="store_true",
+                    help="also start Sentinel, so that `harness fault redis_failover` can run")
     up.add_argument("--out", type=Path, default=Path("reports"), help="default: reports/ (run dir session/<time>)")
     up.add_argument("--state-dir", type=Path, help="default $HARNESS_STATE_DIR or .harness")
     flt = sub.add_parser("fault", help="apply a fault to the running session, as a timeline entry would")
@@ -67,7 +69,7 @@ def cmd_up(args: argparse.Namespace, console: Any, say: Any, interrupt: Any) -> 
     signal.signal(signal.SIGTERM, interrupt)
     opts = RunOptions(backend=backend, out=args.out, state_dir=args.state_dir, say=say)
     try:
-        result = run_session(scenario, opts, with_load=args.file is not None)
+        result = run_session(scenario, opts, with_load=args.file is not None, sentinel=args.sentinel)
     except KeyboardInterrupt:
         console.print("interrupted: the system was torn down")
         return 130

@@ -130,7 +130,7 @@ class Run:
 
     # -- phases -----------------------------------------------------------------------------
     def bring_up(self) -> None:
-        needs_sentinel = "redis_failover" in self.scenario.faults_used()
+        needs_sentinel = self.needs_sentinel()
         spec = SystemSpec(workers=self.scenario.system.workers,
                           config=dict(self.scenario.system.config), sentinel=needs_sentinel)
         self.enter("up")
@@ -146,6 +146,10 @@ class Run:
             self.backend.ready_for_faults(self.scenario.faults_used())
         except BackendError as exc:
             raise SystemFailure(f"steady-state check failed before any fault: {exc}") from exc
+
+    def needs_sentinel(self) -> bool:
+        """Start Sentinel (local: 3 redis-sentinel) only for a scenario that fails Redis over."""
+        return "redis_failover" in self.scenario.faults_used()
 
     def prepare(self) -> None:
         """The schedule and submit plan for this seed, before anything starts (ScheduleError:

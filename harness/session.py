@@ -56,9 +56,9 @@ class Session(Run):
     """A Run that stays in its load phase until stopped, applying faults asked for by hand."""
 
     def __init__(self, scenario: Scenario, opts: RunOptions, *, control: ControlServer,
-                 with_load: bool) -> None:
+                 with_load: bool, sentinel: bool = False) -> None:
         super().__init__(scenario, opts)
-        self.control, self.with_load = control, with_load
+        self.control, self.with_load, self.sentinel = control, with_load, sentinel
         self.stopping = threading.Event()
         self.manual: ManualTimeline | None = None
         self.manual_t0 = 0.0
@@ -67,6 +67,9 @@ class Session(Run):
         self.records: dict[tuple[str, str], FaultRecord] = {}
         self.urls: dict[str, str] = {}
         self.scenario_load = "running" if with_load else "none"   # the file's load + timeline
+
+    def needs_sentinel(self) -> bool:
+        return self.sentinel or super().needs_sentinel()
 
     # -- the control channel's view --------------------------------------------------------
     def origins(self) -> list[str]:
@@ -92,6 +95,9 @@ class Session(Run):
         if self.manual is None or self.nemesis is None or self.stopping.is_set():
             return 409, {"error": f"the session is in phase {self.phase!r}; faults are taken while it "
                                   "is up (after steady state, before `harness down`)"}
+        if isinstance(request, dict) and request.get("fault") == "redis_failover" and not self.needs_sentinel():
+            return 400, {"errors": ["harness fault: redis_failover needs Sentinel, which this session did not "
+                                    "start; start it with `harness up --sentinel`"]}
         with self.fault_lock:
             try:
                 events = self.manual.add(request, self.clock() - self.manual_t0, running=self.backend.workers())
@@ -207,7 +213,7 @@ class Session(Run):
                 "started": time.time()}
 
 
-def run_session(scenario: Scenario, opts: RunOptions, *, with_load: bool) -> RunResult:
+def run_session(scenario: Scenario, opts: RunOptions, *, with_load: bool, sentinel: bool = False) -> RunResult:
     """`harness up`: one session at a time per state dir; its session file lives as long as it."""
     states = state_dir(opts.state_dir)
     running = stale_session(states)
@@ -221,7 +227,7 @@ def run_session(scenario: Scenario, opts: RunOptions, *, with_load: bool) -> Run
                                "started": time.time()})
 
         def make(s: Scenario, o: RunOptions) -> Run:
-            session = Session(s, o, control=control, with_load=with_load)
+            session = Session(s, o, control=control, with_load=with_load, sentinel=sentinel)
             control.attach(session)
             return session
 

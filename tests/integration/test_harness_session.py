@@ -78,6 +78,8 @@ def test_fault_by_hand_is_recorded_and_down_reports(tmp_path: Path) -> None:
 
         bad = cli(state, "fault", "kill", "worker-2")      # not running any more
         assert bad.returncode == 2 and "worker-2 is not running; running workers: worker-1" in bad.stdout
+        bad = cli(state, "fault", "redis_failover")          # this session has no Sentinel
+        assert bad.returncode == 2 and "harness up --sentinel" in bad.stdout, bad.stdout
         bad = cli(state, "fault", "partition", "worker-1", "--for", "10")
         assert bad.returncode == 2 and "for: '10' has no unit" in bad.stdout, bad.stdout
 
