@@ -108,7 +108,12 @@ def cmd_fault(args: argparse.Namespace, console: Any) -> int:
     except SessionError as exc:
         return _error(console, [str(exc)])
     if status != 200:
-        return _error(console, body.get("errors") or [str(body.get("error", f"HTTP {status}"))])
+        errors = body.get("errors") or [str(body.get("error", f"HTTP {status}"))]
+        kind = FAULTS.get(args.kind)
+        if status == 400 and kind is not None and kind.params:
+            errors.append(f"{args.kind} takes --param KEY=VALUE with KEY one of: {', '.join(kind.params)} "
+                          "(docs/scenarios.md, Faults)")
+        return _error(console, errors)
     for rec in body["records"]:
         detail = rec["detail"]
         targets = ",".join(detail.get("targets") or []) or rec["target"] or ""
