@@ -33,8 +33,18 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ScenarioError([f"{SOURCE}: --param {pair!r}: write key=value, e.g. latency_ms=200"])
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        out[key.strip()] = _scalar(value)
     return out
+
+
+def _scalar(text: str) -> Any:
+    """`200` -> 200, `0.5` -> 0.5, `true` -> True; anything else stays the text (the loader
+    then says what the parameter needs)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (int, float, bool, str)) else text
 
 
 def fault_entry(kind: str, target: str | None, duration: str | None,
@@ -43,7 +53,7 @@ def fault_entry(kind: str, target: str | None, duration: str | None,
     as `kill worker-2`, `partition worker-1 --for 10s`, `scale 5`, `heal`."""
     entry: dict[str, Any] = {"fault": kind, **params}
     if kind == "scale" and target is not None and "workers" not in params:
-        entry["workers"] = yaml.safe_load(target)
+        entry["workers"] = _scalar(target)
     elif target is not None and kind != "scale":
         entry["target"] = target
     if duration is not None:

@@ -31,6 +31,7 @@ def test_command_lines_become_timeline_entries() -> None:
     assert fault_entry("partition", "worker-1", "10s", parse_params(["direction=upstream"])) == \
         {"fault": "partition", "target": "worker-1", "for": "10s", "direction": "upstream"}
     assert parse_params(["latency_ms=200", "toxicity=0.5"]) == {"latency_ms": 200, "toxicity": 0.5}
+    assert parse_params(["signal=[", "direction="]) == {"signal": "[", "direction": ""}
     with pytest.raises(ScenarioError, match="write key=value"):
         parse_params(["latency_ms"])
 
