@@ -1,4 +1,5 @@
-"""`harness`: run, validate, list, report, compare, cleanup, mutate. Parses arguments and calls library functions.
+"""`harness`: run, validate, list, report, compare, cleanup, mutate; up, fault, down, status (cli_session).
+Parses arguments and calls library functions.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 bad scenario file or usage, 3 the system
 could not be brought up or torn down (130 when interrupted; teardown has still run).
@@ -18,8 +19,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from harness import junit
+from harness import cli_session, junit
 from harness.backends import BACKEND_NAMES, capabilities_of, docker_available
+from harness.cli_session import add_commands as add_session_commands
 from harness.loader import ScenarioError, load_scenarios, validate
 from harness.runinfo import Progress
 from harness.runner import (
@@ -68,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("dir", nargs="?", type=Path, default=SCENARIO_DIR)
     rep = sub.add_parser("report", help="(re)build the report of a run directory")
     rep.add_argument("run_dir", type=Path)
+    add_session_commands(sub)
     cln = sub.add_parser("cleanup", help="undo what killed or --keep-up runs left behind")
     cln.add_argument("--state-dir", type=Path)
     mut = sub.add_parser("mutate", help="mutation campaign: seed known bugs into a copy of system/ and "
@@ -298,9 +301,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from harness.cleanup import cleanup_leftovers
+    from harness.control import stale_session
     from harness.ledger import state_dir
     problems = cleanup_leftovers(state_dir(args.state_dir),
                                  say=_say)
+    stale_session(state_dir(args.state_dir))  # a killed `harness up`'s session.json
     for p in problems:
         console.print(f"problem: {p}", markup=False)
     console.print("clean" if not problems else "some leftovers could not be removed")
@@ -314,8 +319,12 @@ def cmd_mutate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list, "report": cmd_report,
-               "compare": cmd_compare, "cleanup": cmd_cleanup, "mutate": cmd_mutate}[args.command]
+    handler = {"run": cmd_run, "validate": cmd_validate, "list": cmd_list,
+               "report": cmd_report, "compare": cmd_compare, "cleanup": cmd_cleanup, "mutate": cmd_mutate,
+               "up": lambda a: cli_session.cmd_up(a, console, _say, _interrupt),
+               "fault": lambda a: cli_session.cmd_fault(a, console),
+               "down": lambda a: cli_session.cmd_down(a, console),
+               "status": lambda a: cli_session.cmd_status(a, console)}[args.command]
     return handler(args)
 
 

@@ -27,6 +27,7 @@ from harness.client import GatewayClient
 from harness.dump import scenario_yaml
 from harness.faults import Nemesis, pick_live_leader
 from harness.history import (
+    FaultRecord,
     HistoryWriter,
     PhaseRecord,
     SubmitRecord,
@@ -129,7 +130,7 @@ class Run:
 
     # -- phases -----------------------------------------------------------------------------
     def bring_up(self) -> None:
-        needs_sentinel = "redis_failover" in self.scenario.faults_used()
+        needs_sentinel = self.needs_sentinel()
         spec = SystemSpec(workers=self.scenario.system.workers,
                           config=dict(self.scenario.system.config), sentinel=needs_sentinel)
         self.enter("up")
@@ -146,6 +147,10 @@ class Run:
         except BackendError as exc:
             raise SystemFailure(f"steady-state check failed before any fault: {exc}") from exc
 
+    def needs_sentinel(self) -> bool:
+        """Start Sentinel (local: 3 redis-sentinel) only for a scenario that fails Redis over."""
+        return "redis_failover" in self.scenario.faults_used()
+
     def prepare(self) -> None:
         """The schedule and submit plan for this seed, before anything starts (ScheduleError:
         the scenario cannot run with this seed, exit 2)."""
@@ -153,15 +158,26 @@ class Run:
                                        workers=worker_names(self.scenario.system.workers))
         self.plan = plan_submits(self.scenario, self.schedule, seed=self.seed)
 
-    def load_and_timeline(self) -> None:
-        schedule, plan = self.schedule, self.plan
-        endpoints = self.backend.endpoints()
+    def observe(self) -> None:
+        """Start the sampler and the nemesis (once; a session starts them before its load)."""
+        if self.nemesis is not None:
+            return
         self.recorder = Recorder(redis_url=lambda: self.backend.endpoints().redis_url,
                                  keys=self.keys, record=self.history.write, clock=self.clock)
         self.recorder.start()
-        self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.history.write,
+        self.nemesis = Nemesis(self.backend, ledger=self.ledger, record=self.record_fault,
                                clock=self.clock, leader=self._leader, late_after=self.opts.late_after,
                                leader_wait=self._leader_wait())
+
+    def record_fault(self, rec: FaultRecord) -> None:
+        """Where the nemesis's fault records go: the history."""
+        self.history.write(rec)
+
+    def load_and_timeline(self) -> None:
+        schedule, plan = self.schedule, self.plan
+        endpoints = self.backend.endpoints()
+        self.observe()
+        assert self.nemesis is not None
         load = self.scenario.load
         self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
                                   record=self.history.write, clock=self.clock,
@@ -328,11 +344,13 @@ def running_ids(client: GatewayClient) -> list[str]:
     return ids
 
 
-def run_scenario(scenario: Scenario, opts: RunOptions) -> RunResult:
-    """Run one scenario end to end; returns the exit code it deserves (0/1/3)."""
+def run_scenario(scenario: Scenario, opts: RunOptions, *,
+                 make: Callable[[Scenario, RunOptions], Run] = Run) -> RunResult:
+    """Run one scenario end to end; returns the exit code it deserves (0/1/3). `make`: the
+    Run to walk the phases with (a hands-on session is a Run whose load phase waits)."""
     cleanup_leftovers(state_dir(opts.state_dir), say=opts.say)
     try:
-        run = Run(scenario, opts)
+        run = make(scenario, opts)
     except BackendError as exc:
         return RunResult(scenario.name, opts.out, EXIT_SYSTEM, error=str(exc))
     (run.run_dir / "scenario.yaml").write_text(scenario_yaml(scenario))

@@ -25,7 +25,10 @@ from system.gateway.livestats import Snapshot, Window
 dashboard = Blueprint("dashboard", __name__)
 
 STATIC = {"dashboard.html": "text/html; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8",
-          "dashboard.css": "text/css; charset=utf-8"}
+          "dashboard.css": "text/css; charset=utf-8", "chaos.js": "text/javascript; charset=utf-8"}
+# The page may call a `harness up` session's control server (chaos.js): on this machine only.
+CSP = ("default-src 'self'; img-src 'self' data:; "
+       "connect-src 'self' http://127.0.0.1:* http://localhost:*")
 FRAME_INTERVAL_S = 1.0
 STREAM_MAX_S = 300.0
 MAX_STREAMS = 4
@@ -130,7 +133,7 @@ def _static(name: str) -> Response:
     body = resources.files("system.gateway").joinpath("static", name).read_bytes()
     response = Response(body, mimetype=STATIC[name])
     response.headers["Cache-Control"] = "no-cache"
-    response.headers["Content-Security-Policy"] = "default-src 'self'; img-src 'self' data:"
+    response.headers["Content-Security-Policy"] = CSP
     return response
 
 

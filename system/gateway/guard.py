@@ -18,7 +18,7 @@ from system.errors import ConfigError, TaskQueueError
 # probes and discovery (/health hides details), and the dashboard's static page, which holds no data
 # (it asks for the token and sends it on /dashboard/stream and every API call)
 OPEN_PATHS = frozenset({"/", "/health", "/openapi.json", "/dashboard", "/dashboard/dashboard.html",
-                        "/dashboard/dashboard.js", "/dashboard/dashboard.css"})
+                        "/dashboard/dashboard.js", "/dashboard/dashboard.css", "/dashboard/chaos.js"})
 PROBE_PATHS = frozenset({"/", "/health"})  # any Host: orchestrators probe by IP (Kubernetes: the pod IP)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")

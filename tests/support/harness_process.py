@@ -1,4 +1,4 @@
-"""`python -m harness run` as a child process that a test interrupts mid-run."""
+"""`python -m harness run|up` as a child process that a test interrupts mid-run."""
 
 from __future__ import annotations
 
@@ -23,12 +23,19 @@ def _take_sigint_like_a_terminal() -> None:
 
 @contextmanager
 def harness_run(file: Path, *, backend: str, out: Path, state: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Start the run; if the test fails before the run ends, stop it the way a user would
-    (SIGTERM, then SIGKILL), so no harness outlives its test or leaks into the next one."""
-    env = {**os.environ, "HARNESS_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", str(file), "--backend", backend,
-                             "--out", str(out)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, preexec_fn=_take_sigint_like_a_terminal)
+    """`harness run FILE` as a child; see harness_process."""
+    with harness_process(["run", str(file), "--backend", backend, "--out", str(out)], state=state) as proc:
+        yield proc
+
+
+@contextmanager
+def harness_process(args: list[str], *, state: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m harness ARGS` with its own state dir. If the test fails before the harness
+    ends, stop it the way a user would (SIGTERM, then SIGKILL), so no harness outlives its
+    test or leaks into the next one."""
+    proc = subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=ROOT, env=harness_env(state),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_take_sigint_like_a_terminal)
     try:
         yield proc
     finally:
@@ -41,6 +48,10 @@ def harness_run(file: Path, *, backend: str, out: Path, state: Path) -> Iterator
                 proc.communicate(timeout=10)
         elif proc.stdout is not None:
             proc.stdout.close()
+
+
+def harness_env(state: Path) -> dict[str, str]:
+    return {**os.environ, "HARNESS_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
 
 
 def wait_for_faults(state: Path, proc: subprocess.Popen[bytes], *, count: int = 2, timeout: float = 60) -> Path:

@@ -5,6 +5,10 @@
 
 const SPAN_S = 300;            // chart window, as the server's
 const STALE_HEARTBEAT_S = 3;   // a heartbeat older than this is shown as late
+// `harness up` prints a dashboard URL carrying the API token in its hash (never sent to a server;
+// chaos.js then clears the hash from the address bar).
+const hashToken = new URLSearchParams(location.hash.slice(1)).get("token");
+if (hashToken) sessionStorage.setItem("taskq-token", hashToken);
 const state = { points: [], dead: null, lastFrame: 0, token: sessionStorage.getItem("taskq-token") || "" };
 
 const $ = (id) => document.getElementById(id);
@@ -106,15 +110,24 @@ function onFrame(f) {
 
 // ---- workers --------------------------------------------------------------------------------
 function drawWorkers(workers, now) {
+  // Rows are kept per worker and updated in place, so a button in a row (chaos.js) survives
+  // the next frame; a new row is announced with a "worker-row" event.
   $("workers-count").textContent = workers.length + " live";
   const body = $("workers").tBodies[0];
+  const old = new Map([...body.rows].map((r) => [r.dataset.worker, r]));
   body.replaceChildren(...workers.map((w) => {
     const age = now - (w.last_heartbeat || now);
-    const tr = row([w.id, (w.host || "?") + " · " + (w.pid ?? "?"), age.toFixed(1) + " s ago", w.running,
-      w.prefetched, w.processed, w.failed, threads(w), (w.current || []).length]);
-    tr.dataset.worker = w.id;
-    if (w.leader) tr.classList.add("leader");
-    if (age > STALE_HEARTBEAT_S || w.status === "degraded") tr.classList.add("stale");
+    const values = [w.id, (w.host || "?") + " · " + (w.pid ?? "?"), age.toFixed(1) + " s ago", w.running,
+      w.prefetched, w.processed, w.failed, threads(w), (w.current || []).length];
+    let tr = old.get(w.id);
+    if (tr) values.forEach((v, i) => { tr.cells[i].textContent = v == null ? "–" : String(v); });
+    else {
+      tr = row(values);
+      tr.dataset.worker = w.id;
+      document.dispatchEvent(new CustomEvent("worker-row", { detail: tr }));
+    }
+    tr.classList.toggle("leader", Boolean(w.leader));
+    tr.classList.toggle("stale", age > STALE_HEARTBEAT_S || w.status === "degraded");
     return tr;
   }));
 }
