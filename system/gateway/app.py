@@ -14,6 +14,7 @@ from system.broker import Broker
 from system.config import Settings
 from system.errors import BrokerUnavailable, TaskQueueError
 from system.gateway.routes import api
+from system.tracing import gateway_tracing
 
 log = logging.getLogger("system.gateway")
 
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["broker"] = broker or Broker(settings)
     app.extensions["settings"] = settings
+    app.extensions["tracing"] = gateway_tracing(settings)  # None when off
     app.register_blueprint(api)
 
     @app.errorhandler(TaskQueueError)

@@ -14,6 +14,7 @@ from system.errors import BrokerUnavailable, ValidationError
 from system.handlers import REGISTRY
 from system.metrics import render
 from system.model import STATUSES, TaskSpec, parse_task
+from system.tracing import NO_SPAN, SpanLike
 
 api = Blueprint("api", __name__)
 
@@ -24,6 +25,12 @@ def _broker() -> Broker:
 
 def _settings() -> Settings:
     return current_app.extensions["settings"]
+
+
+def _submit_span(route: str) -> SpanLike:
+    """The submit's span when tracing is on; a shared no-op (nothing imported) when off."""
+    tracer = current_app.extensions.get("tracing")
+    return tracer.submit(route, request.headers) if tracer else NO_SPAN
 
 
 def _json_body() -> Any:
@@ -78,8 +85,10 @@ def types():
 @api.post("/tasks")
 def submit():
     key = request.headers.get("Idempotency-Key")
-    spec = _spec(_json_body(), key)
-    [(task_id, created)] = _broker().submit([spec])
+    with _submit_span("/tasks") as span:
+        spec = _spec(_json_body(), key)
+        [(task_id, created)] = results = _broker().submit([spec], span.trace)
+        span.tasks(results, 202 if created else 200)
     status = "queued" if created else _broker().get(task_id)["status"]
     return jsonify({"id": task_id, "status": status, "priority": spec.priority, "created": created}), \
         202 if created else 200
@@ -107,7 +116,9 @@ def submit_batch():
                                 code="invalid_batch")
         error.details = bad  # type: ignore[attr-defined]
         raise error
-    results = _broker().submit(specs)
+    with _submit_span("/tasks/batch") as span:
+        results = _broker().submit(specs, span.trace)
+        span.tasks(results, 202)
     return jsonify({"tasks": [{"id": task_id, "status": "queued" if created else "exists", "created": created}
                               for task_id, created in results]}), 202
 

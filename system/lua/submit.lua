@@ -1,16 +1,18 @@
 -- Store and enqueue N new tasks atomically (a batch is all or nothing).
 -- KEYS: 1-3 queues (high, normal, low), 4 index, 5 stats, 6 wakeup
 -- ARGV: 3 idempotency key prefix, 4 idempotency ttl s, 5 count,
---       then per task 7 values: id, type, data(json), priority, max_retries, timeout_s, idempotency_key('')
+--       then per task 9 values: id, type, data(json), priority, max_retries, timeout_s, idempotency_key(''),
+--       traceparent(''), tracestate('') (W3C trace context of the submit, when tracing is on)
 -- Returns: flat list id, created(1|0) per task; an existing task is returned for a repeated key.
 local now = now_ms()
 local idem_prefix, idem_ttl, n = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
 local created = 0
 for i = 0, n - 1 do
-  local b = 6 + i * 7
+  local b = 6 + i * 9
   local id, kind, data, prio, maxr, timeout, idem =
     ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
+  local traceparent, tracestate = ARGV[b + 7], ARGV[b + 8]
   local existing = false
   if redis.call('EXISTS', task_key(id)) == 1 then
     -- the same call re-sent after a lost reply: never store or enqueue an id twice
@@ -31,6 +33,9 @@ for i = 0, n - 1 do
     redis.call('HSET', task_key(id), 'id', id, 'type', kind, 'data', data, 'priority', prio,
       'status', 'queued', 'attempts', 0, 'failures', 0, 'expiries', 0, 'token', 0,
       'max_retries', maxr, 'timeout', timeout, 'submitted_at', now, 'idempotency_key', idem)
+    if traceparent ~= '' then
+      redis.call('HSET', task_key(id), 'traceparent', traceparent, 'tracestate', tracestate)
+    end
     add_event(id, now, 'submitted', '', '', prio)
     redis.call('RPUSH', queue_key(prio), id)
     redis.call('ZADD', KEYS[4], now, id)
