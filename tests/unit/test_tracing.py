@@ -69,3 +69,15 @@ def test_previous_attempt_failed_and_retried_is_not_lost() -> None:
 def test_parse_events_in_seconds() -> None:
     raw = [json.dumps({"t": 1500, "event": "claimed", "worker": "w1", "token": 1})]
     assert parse_events(raw) == [{"t": 1.5, "event": "claimed", "worker": "w1", "token": 1}]
+
+
+def test_report_links_traced_tasks_to_jaeger() -> None:
+    from harness.report.tasksview import trace_url
+    from harness.runinfo import tracing_meta
+
+    assert tracing_meta({}) is None
+    meta = tracing_meta({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318", "JAEGER_UI_URL": "http://h:16686/"})
+    assert meta == {"otlp_endpoint": "http://jaeger:4318", "ui": "http://h:16686"}
+    assert trace_url({"traceparent": TP}, meta["ui"]) == "http://h:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736"
+    assert trace_url({"traceparent": TP}, None) is None
+    assert trace_url({"traceparent": None}, meta["ui"]) is None
