@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from system.config import Settings
 
@@ -26,16 +26,6 @@ TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 # collector (the process died), so the next attempt records it from the task's events.
 LOST_ENDINGS = ("lease_expired", "worker_lost")
 ENDINGS = (*LOST_ENDINGS, "succeeded", "failed", "released", "cancelled", "dead")
-
-
-class SpanLike(Protocol):
-    """What the gateway's submit routes use of a span (system.otel.SubmitSpan or NO_SPAN)."""
-
-    trace: tuple[str, str]
-
-    def __enter__(self) -> SpanLike: ...
-    def __exit__(self, *exc: object) -> None: ...
-    def tasks(self, results: Sequence[tuple[str, bool]], status: int) -> None: ...
 
 
 class _NoSpan:

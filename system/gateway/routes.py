@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -14,7 +15,7 @@ from system.errors import BrokerUnavailable, ValidationError
 from system.handlers import REGISTRY
 from system.metrics import render
 from system.model import STATUSES, TaskSpec, parse_task
-from system.tracing import NO_SPAN, SpanLike
+from system.tracing import NO_SPAN
 
 api = Blueprint("api", __name__)
 
@@ -27,8 +28,9 @@ def _settings() -> Settings:
     return current_app.extensions["settings"]
 
 
-def _submit_span(route: str) -> SpanLike:
-    """The submit's span when tracing is on; a shared no-op (nothing imported) when off."""
+def _submit_span(route: str) -> AbstractContextManager[Any]:
+    """The submit's span (system.otel.SubmitSpan) when tracing is on; a shared no-op when off.
+    Either has `.trace` (what each task stores) and `.tasks(results, status)`."""
     tracer = current_app.extensions.get("tracing")
     return tracer.submit(route, request.headers) if tracer else NO_SPAN
 
