@@ -94,3 +94,12 @@ def test_one_trace_per_task_with_every_attempt(spawn: Callable[..., Process], br
     lost = [s for s in spans_of(jaeger.trace(trace_id(records[killed]["traceparent"]) or "") or {"spans": []})
             if s[2].get("taskq.reconstructed")]
     assert [s[2].get("taskq.worker.id") for s in lost] == ["victim"]
+    if os.environ.get("TRACE_SCREENSHOT"):  # docs/tracing-screenshot.png: TRACE_SCREENSHOT=<path>
+        from pathlib import Path
+
+        from tests.support.trace_page import save_screenshot
+
+        shots = [(f"{what}: task {task_id}", jaeger.trace(trace_id(records[task_id]["traceparent"]) or ""))
+                 for what, task_id in (("fail times 2 (retried twice)", retried),
+                                       ("sleep 4 s, worker SIGKILLed mid-task", killed))]
+        save_screenshot([(title, trace) for title, trace in shots if trace], Path(os.environ["TRACE_SCREENSHOT"]))
