@@ -38,7 +38,7 @@ class NoRootClientSpans(Sampler):
     /health probe outside any submit would flood the backend with one-span traces."""
 
     def __init__(self) -> None:
-        self._inner = ParentBased(ALWAYS_ON)
+        self._inner = _configured_sampler()
 
     def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
                       kind: SpanKind | None = None, attributes: Any = None, links: Any = None,
@@ -49,6 +49,17 @@ class NoRootClientSpans(Sampler):
 
     def get_description(self) -> str:
         return "NoRootClientSpans"
+
+
+def _configured_sampler() -> Sampler:
+    """The sampler OTEL_TRACES_SAMPLER(_ARG) name (default: parent-based, always on), so e.g.
+    `parentbased_traceidratio` with 0.1 keeps one trace in ten, decided once at the gateway."""
+    try:
+        from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
+
+        return _get_from_env_or_default()
+    except ImportError:  # a private helper of the SDK: fall back to its documented default
+        return ParentBased(ALWAYS_ON)
 
 
 def provider(settings: Settings, service: str, instance: str) -> TracerProvider:
