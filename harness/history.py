@@ -102,6 +102,7 @@ class TaskRecord:
     events: tuple[TaskEvent, ...] = ()
     data: Any = None
     error: str | None = None
+    traceparent: str | None = None  # W3C trace context of the submit when the run was traced
 
     @property
     def final(self) -> bool:

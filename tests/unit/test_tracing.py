@@ -81,3 +81,10 @@ def test_report_links_traced_tasks_to_jaeger() -> None:
     assert trace_url({"traceparent": TP}, meta["ui"]) == "http://h:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_url({"traceparent": TP}, None) is None
     assert trace_url({"traceparent": None}, meta["ui"]) is None
+
+
+def test_history_keeps_the_traceparent_the_report_links() -> None:
+    from harness.history import task_from_dict, task_to_dict
+
+    task = task_from_dict({"id": "t1", "status": "succeeded", "traceparent": TP, "events": []})
+    assert task.traceparent == TP and task_to_dict(task)["traceparent"] == TP
