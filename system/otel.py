@@ -7,12 +7,14 @@ batch processor, so no request or task waits for the collector. See docs/tracing
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -31,6 +33,22 @@ from system.tracing import GATEWAY_SERVICE, WORKER_SERVICE, PastAttempt, parse_e
 
 PROPAGATOR = TraceContextTextMapPropagator()
 _redis_instrumented = False
+log = logging.getLogger("system.otel")
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def never_raises(method: F) -> F:
+    """A tracing hook runs inside the worker's claim and ack loops: a bug in it must cost a
+    span, never a claimed batch (logged, then ignored)."""
+
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - see above
+            log.exception("tracing hook %s failed; the task goes on untraced", method.__name__)
+
+    return guarded  # type: ignore[return-value]
 
 
 class NoRootClientSpans(Sampler):
@@ -135,6 +153,7 @@ class WorkerTracing:
         self._spans: dict[tuple[str, str], trace.Span] = {}
         self._lock = threading.Lock()
 
+    @never_raises
     def claimed(self, claims: Sequence[Claim]) -> None:
         try:
             contexts = self.broker.trace_contexts(claims)
@@ -175,16 +194,19 @@ class WorkerTracing:
         lost.set_status(Status(StatusCode.ERROR, f"{past.ending}: worker {past.worker} did not report"))
         lost.end(end_time=_ns(past.ended_t or past.claimed_t))
 
+    @never_raises
     def started(self, claim: Claim) -> None:
         span = self._spans.get((claim.id, claim.token))
         if span is not None:
             span.add_event("started")
 
+    @never_raises
     def lease_lost(self, task_id: str, token: str) -> None:
         span = self._spans.get((task_id, token))
         if span is not None:
             span.add_event("lease_lost", {"detail": "the lease was not extended; another worker may run it"})
 
+    @never_raises
     def finished(self, outcomes: Sequence[Outcome], verdicts: Sequence[str]) -> None:
         for outcome, verdict in zip(outcomes, verdicts, strict=True):
             with self._lock:
@@ -200,6 +222,7 @@ class WorkerTracing:
                 span.set_status(Status(StatusCode.ERROR, outcome.payload[:200] if not outcome.ok else verdict))
             span.end()
 
+    @never_raises
     def released(self, held: Sequence[tuple[str, str]], reason: str) -> None:
         for key in held:
             with self._lock:
