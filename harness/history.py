@@ -113,6 +113,7 @@ class TaskRecord:
     data: Any = None
     error: str | None = None
     result: Any = None
+    traceparent: str | None = None  # W3C trace context of the submit when the run was traced
 
     @property
     def final(self) -> bool:

@@ -3,13 +3,14 @@ the live progress snapshot, and meta.json."""
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,17 @@ def meta_document(run: Any) -> dict[str, Any]:
                                             "errors": load.errors},
         "fault_errors": run.nemesis.errors if run.nemesis is not None else [],
         "problems": run.problems,
+        "tracing": tracing_meta(os.environ),
     }
+
+
+def tracing_meta(env: Mapping[str, str]) -> dict[str, str] | None:
+    """Where this run's traces went (the system's processes inherit OTEL_EXPORTER_OTLP_ENDPOINT)
+    and the Jaeger UI the report links each task to (JAEGER_UI_URL, default localhost:16686)."""
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if not endpoint:
+        return None
+    return {"otlp_endpoint": endpoint, "ui": (env.get("JAEGER_UI_URL") or "http://localhost:16686").rstrip("/")}
 
 
 _SAVED: dict[int, Any] = {}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the project needs to run locally: redis-server, redis-sentinel, redis-tools,
-# faketime (libfaketime), toxiproxy-server, kustomize and the Python packages. Idempotent and quick when
-# everything is there.
+# faketime (libfaketime), toxiproxy-server, kustomize, jaeger and the Python packages. Idempotent and
+# quick when everything is there.
 # Needs root (or sudo) only for the Debian packages and a system-wide toxiproxy-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +43,17 @@ if ! command -v kustomize >/dev/null; then
   dest=/usr/local/bin; [ -w "$dest" ] || dest="$HOME/.local/bin"; mkdir -p "$dest"
   install -m 0755 "$gobin/kustomize" "$dest/kustomize"
   rm -rf "$gobin"
+fi
+
+# Jaeger v2 for the tracing end-to-end test (tests/integration/test_tracing.py) and local tracing.
+if ! command -v jaeger >/dev/null; then
+  if command -v go >/dev/null; then
+    dest=/usr/local/bin; [ -w "$dest" ] || dest="$HOME/.local/bin"; mkdir -p "$dest"
+    echo "install: building jaeger (several minutes)"
+    scripts/build-jaeger.sh "$dest/jaeger"
+  else
+    echo "install: skipping jaeger: Go is not installed (tracing works without it; its end-to-end test skips, and fails under CI=true)" >&2
+  fi
 fi
 
 stamp=".cache/pip-$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)"

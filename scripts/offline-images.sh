@@ -3,6 +3,9 @@
 #   - a Debian bookworm base (debootstrap + docker import) with python3 and redis: it stands in for
 #     both python:3.12-slim (app build base) and redis:7 (primary, replica, sentinels);
 #   - Toxiproxy from `go install` in a FROM scratch image (stands in for ghcr.io/shopify/toxiproxy);
+#   - Jaeger v2 (scripts/build-jaeger.sh) in a FROM scratch image, for the compose profile `tracing`
+#     (stands in for jaegertracing/jaeger): from the `jaeger` binary on PATH when there is one
+#     (scripts/install.sh builds it), else built only with WITH_JAEGER=1 (a long compile);
 #   - a wheelhouse (docker/wheelhouse/) so the app image installs requirements.txt offline;
 #   - the app image itself (`docker compose build`).
 # Every step is skipped when its result already exists, so a second run takes seconds.
@@ -20,6 +23,8 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.9.0}"
 BASE_IMAGE="${OFFLINE_BASE_IMAGE:-taskq-local/debian-base:bookworm}"
 TOXI_IMAGE="${OFFLINE_TOXIPROXY_IMAGE:-taskq-local/toxiproxy:${TOXIPROXY_VERSION#v}}"
+JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"
+JAEGER_IMAGE="${OFFLINE_JAEGER_IMAGE:-taskq-local/jaeger:${JAEGER_VERSION#v}}"
 WHEELHOUSE="$ROOT/docker/wheelhouse"
 REQS="$ROOT/docker/app/requirements.txt"  # the app image's runtime packages
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
@@ -99,6 +104,29 @@ build_toxiproxy() {
     rm -rf "$ctx"
 }
 
+build_jaeger() {
+    if have_image "$JAEGER_IMAGE"; then log "reuse $JAEGER_IMAGE"; return; fi
+    local ctx bin
+    bin="$(command -v jaeger || true)"
+    if [ -z "$bin" ] && [ "${WITH_JAEGER:-0}" != 1 ]; then
+        log "skip $JAEGER_IMAGE (profile tracing): no jaeger binary on PATH; scripts/install.sh builds one, or set WITH_JAEGER=1"
+        return
+    fi
+    ctx="$(mktemp -d)"
+    TEMPS+=("$ctx")
+    if [ -n "$bin" ]; then
+        log "jaeger binary $bin -> $JAEGER_IMAGE"
+        cp "$bin" "$ctx/jaeger"
+    else
+        log "build jaeger $JAEGER_VERSION -> $JAEGER_IMAGE (several minutes)"
+        JAEGER_VERSION="$JAEGER_VERSION" "$ROOT/scripts/build-jaeger.sh" "$ctx/jaeger"
+    fi
+    cp "$ROOT/docker/jaeger/Dockerfile" "$ctx/Dockerfile"
+    DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$JAEGER_IMAGE" "$ctx" >"$ctx/build.log" 2>&1 \
+        || { cat "$ctx/build.log" >&2; exit 1; }
+    rm -rf "$ctx"
+}
+
 build_wheelhouse() {
     local stamp="$WHEELHOUSE/.requirements.sha256" want
     want="$(sha256sum "$REQS" | cut -d' ' -f1)"
@@ -127,6 +155,9 @@ REDIS_IMAGE=$BASE_IMAGE
 TOXIPROXY_IMAGE=$TOXI_IMAGE
 PIP_ARGS="--no-index --find-links /wheelhouse"
 ENV
+    if "$DOCKER" image inspect "$JAEGER_IMAGE" >/dev/null 2>&1; then
+        echo "JAEGER_IMAGE=$JAEGER_IMAGE" >>"$ENV_FILE"
+    fi
     log "wrote ${ENV_FILE#$ROOT/}"
     write_dotenv
 }
@@ -161,6 +192,7 @@ main() {
     check_prerequisites
     build_base
     build_toxiproxy
+    build_jaeger
     build_wheelhouse
     write_env
     [ "${SKIP_APP_BUILD:-0}" = 1 ] || build_app

@@ -121,9 +121,11 @@ class Broker:
         assert self.keys.events("x") == self.keys.task("x") + ":events"
 
     # --- producers -------------------------------------------------------------------
-    def submit(self, specs: Sequence[TaskSpec]) -> list[tuple[str, bool]]:
+    def submit(self, specs: Sequence[TaskSpec], trace: tuple[str, str] = ("", "")) -> list[tuple[str, bool]]:
         """Store and enqueue tasks atomically; returns (id, created) per task.
 
+        `trace` is the W3C (traceparent, tracestate) of the submit's span, stored with each task
+        so its attempts join the same trace ('' when tracing is off).
         With durable_ack, WAIT runs on the same connection right after the write, and a
         write no replica confirmed is reported as NotDurable (the client may retry with
         the same idempotency key).
@@ -133,7 +135,7 @@ class Broker:
         args: list[Any] = [*self._base, self.keys.idempotency_prefix, self.settings.result_ttl_s, len(specs)]
         for spec, fingerprint in zip(specs, fingerprints, strict=True):
             args += [uuid.uuid4().hex, spec.type, spec.data_json(), spec.priority,
-                     spec.max_retries, spec.timeout, spec.idempotency_key, fingerprint]
+                     spec.max_retries, spec.timeout, spec.idempotency_key, fingerprint, *trace]
         args += [self.settings.max_queued, self.settings.submit_memory_budget]
         keys = [*self.keys.queues, self.keys.index, self.keys.stats, self.keys.wakeup]
         with _submit_outcome(), translated_errors():
@@ -173,6 +175,22 @@ class Broker:
         if verdict == "conflict":
             raise Conflict(f"task {task_id} is {status}; only queued or retry_scheduled tasks can be "
                            "cancelled and only dead tasks re-driven")
+
+    def trace_contexts(self, claims: Sequence[Claim]) -> list[tuple[str, str, list[str] | None]]:
+        """(traceparent, tracestate, raw events) of claimed tasks in one round trip; events only
+        for later attempts, whose span records how the attempt before ended. Tracing only."""
+        with translated_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for claim in claims:
+                pipe.hmget(self.keys.task(claim.id), "traceparent", "tracestate")
+                if claim.attempt > 1:
+                    pipe.lrange(self.keys.events(claim.id), 0, -1)
+            replies = iter(pipe.execute())
+        out = []
+        for claim in claims:
+            traceparent, tracestate = next(replies)
+            out.append((traceparent or "", tracestate or "", next(replies) if claim.attempt > 1 else None))
+        return out
 
     # --- observers -------------------------------------------------------------------
     def get(self, task_id: str) -> dict[str, Any]:

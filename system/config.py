@@ -70,6 +70,7 @@ class Settings:
     durable_ack_replicas: int = 1
     durable_ack_timeout_ms: int = 500
     process_work_ms: int = 0
+    otel_exporter_otlp_endpoint: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -353,6 +354,8 @@ SETTINGS_DOC: dict[str, str] = {
     "durable_ack_replicas": "Replicas WAIT must confirm with DURABLE_ACK.",
     "durable_ack_timeout_ms": "How long WAIT may take before the gateway answers 503.",
     "process_work_ms": "Simulated work time of the built-in `process` task.",
+    "otel_exporter_otlp_endpoint": "OTLP/HTTP collector (e.g. Jaeger's `http://localhost:4318`); when set, the gateway "
+                                   "and workers export traces (docs/tracing.md). Empty: tracing off, SDK not loaded.",
 }
 
 

@@ -151,6 +151,8 @@ def task_record(fields: Mapping[str, str], events: list[str] | None = None) -> d
         "finished_at": _seconds(fields.get("finished_at")),
         "idempotency_key": fields.get("idempotency_key") or None,
         "token": int(fields.get("token", 0)),
+        "traceparent": fields.get("traceparent") or None,
+        "tracestate": fields.get("tracestate") or None,
     }
     if events is not None:
         record["events"] = [_event(raw) for raw in events]

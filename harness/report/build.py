@@ -53,7 +53,7 @@ def figure_blocks(run: Run) -> list[FigureBlock]:
                                   "perfectly even split; workers added or killed mid-run naturally did less.",
                                   shared_x=False))
         sel = select_gantt(run.tasks, run.results)
-        blocks.append(FigureBlock("gantt", gantt_figure(sel, axis),
+        blocks.append(FigureBlock("gantt", gantt_figure(sel, axis, (run.meta.get("tracing") or {}).get("ui")),
                                   f"{len(sel.tasks)} of {sel.total} tasks: {sel.named} named by failed checks, "
                                   f"{sel.eventful} with retries, lease expiries, stale acks or dead-lettering, "
                                   f"{sel.sampled} sampled evenly. Faded bars: attempts whose lease was lost "

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from .figures_time import Axis, _finish
 from .style import STATE_COLORS, base_layout, worker_color, worker_sort_key
-from .tasksview import GanttSelection, WorkerLoad, attempts, jain_index, max_min_ratio
+from .tasksview import GanttSelection, WorkerLoad, attempts, jain_index, max_min_ratio, trace_url
 
 LOST = "lease lost: result not applied"
 MARKERS = {  # event -> (legend name, symbol, color)
@@ -63,15 +63,25 @@ def worker_load_figure(loads: list[WorkerLoad]) -> go.Figure:
     return fig
 
 
+def _tick_links(tasks: list[dict[str, Any]], rows: list[str], trace_ui: str | None) -> list[str]:
+    """Row labels; a traced task's label is a link to its trace (plotly renders <a> in ticks)."""
+    out = []
+    for task, row in zip(tasks, rows, strict=True):
+        url = trace_url(task, trace_ui)
+        out.append(f'<a href="{url}" target="_blank">{row}</a>' if url else row)
+    return out
+
+
 def _label(task: dict[str, Any]) -> str:
     return f"{str(task.get('id', '?'))[:12]} · {task.get('priority', '')[:1]}"
 
 
-def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
+def gantt_figure(sel: GanttSelection, axis: Axis, trace_ui: str | None = None) -> go.Figure:
     """One row per task: a grey wait line from submit to first claim, a dotted line while the
     claimed task waited in the worker's buffer (claim to `started`), a bar per attempt's
     execution in the worker's color (faded when its lease was lost: patterns cost seconds to
-    draw), markers for the events that matter."""
+    draw), markers for the events that matter. With `trace_ui` (a traced run), each row's
+    label links to the task's trace in Jaeger."""
     offset = axis.tb.offset
     rows = [_label(t) for t in sel.tasks]
     bars: dict[str, dict[str, list[Any]]] = {}
@@ -132,7 +142,7 @@ def gantt_figure(sel: GanttSelection, axis: Axis) -> go.Figure:
     layout["hovermode"] = "closest"
     layout["barmode"] = "overlay"
     layout["yaxis"] = {"type": "category", "categoryorder": "array", "categoryarray": rows[::-1],
-                       "tickmode": "array", "tickvals": rows,
+                       "tickmode": "array", "tickvals": rows, "ticktext": _tick_links(sel.tasks, rows, trace_ui),
                        "tickfont": {"size": 10, "family": "ui-monospace, Menlo, Consolas, monospace"},
                        "gridcolor": "#f4f5f7", "automargin": True}
     return _finish(fig, axis, layout)

@@ -2,6 +2,7 @@
 tasks the Gantt shows (the ones failed checks name, the eventful ones, then a sample)."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,6 +13,14 @@ from .style import worker_sort_key
 ATTEMPT_ENDS = ("succeeded", "failed", "lease_expired", "stale_ack", "released", "cancelled")
 EVENTFUL = ("lease_expired", "stale_ack", "retry_scheduled", "dead", "released", "redriven")
 GANTT_LIMIT = 60
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def trace_url(task: dict[str, Any], ui: str | None) -> str | None:
+    """The task's trace in the Jaeger UI: its stored W3C traceparent names the trace (None when
+    the run was not traced or the record predates tracing)."""
+    match = TRACEPARENT.fullmatch(task.get("traceparent") or "")
+    return f"{ui}/trace/{match.group(1)}" if ui and match else None
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from system.errors import TaskQueueError
 from system.gateway.dashboard import dashboard
 from system.gateway.guard import Guard, Unauthorized
 from system.gateway.routes import api
+from system.tracing import gateway_tracing
 
 log = logging.getLogger("system.gateway")
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, *, broker: Broker | None = None
     app.extensions["broker"] = broker or Broker(settings)
     app.extensions["settings"] = settings
     guard = app.extensions["guard"] = Guard.from_settings(settings)
+    app.extensions["tracing"] = gateway_tracing(settings)  # None when off
     app.register_blueprint(api)
     app.register_blueprint(dashboard)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -15,6 +16,7 @@ from system.gateway.openapi import openapi_document
 from system.handlers import REGISTRY
 from system.metrics import render
 from system.model import STATUSES, TaskSpec, parse_task
+from system.tracing import NO_SPAN
 
 api = Blueprint("api", __name__)
 
@@ -25,6 +27,13 @@ def _broker() -> Broker:
 
 def _settings() -> Settings:
     return current_app.extensions["settings"]
+
+
+def _submit_span(route: str) -> AbstractContextManager[Any]:
+    """The submit's span (system.otel.SubmitSpan) when tracing is on; a shared no-op when off.
+    Either has `.trace` (what each task stores) and `.tasks(results, status)`."""
+    tracer = current_app.extensions.get("tracing")
+    return tracer.submit(route, request.headers) if tracer else NO_SPAN
 
 
 def _json_body() -> Any:
@@ -103,8 +112,10 @@ def types():
 @api.post("/tasks")
 def submit():
     key = request.headers.get("Idempotency-Key")
-    spec = _spec(_json_body(), key)
-    [(task_id, created)] = _broker().submit([spec])
+    with _submit_span("/tasks") as span:
+        spec = _spec(_json_body(), key)
+        [(task_id, created)] = results = _broker().submit([spec], span.trace)
+        span.tasks(results, 202 if created else 200)
     status = "queued" if created else _broker().get(task_id)["status"]
     return jsonify({"id": task_id, "status": status, "priority": spec.priority, "created": created}), \
         202 if created else 200
@@ -132,7 +143,9 @@ def submit_batch():
                                 code="invalid_batch")
         error.details = bad  # type: ignore[attr-defined]
         raise error
-    results = _broker().submit(specs)
+    with _submit_span("/tasks/batch") as span:
+        results = _broker().submit(specs, span.trace)
+        span.tasks(results, 202)
     return jsonify({"tasks": [{"id": task_id, "status": "queued" if created else "exists", "created": created}
                               for task_id, created in results]}), 202
 

@@ -22,6 +22,7 @@ from system.config import Settings
 from system.connection import connect, worker_client_name
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
+from system.tracing import worker_tracing
 from system.worker.duties import heartbeat_loop, leader_loop, presence_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
 from system.worker.prefetch import (
@@ -103,6 +104,7 @@ class WorkerNode:
         self._outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()
         self.liveness = Liveness(LOOPS)
         self.stall_s = settings.worker_stall_ms / 1000
+        self.tracing = worker_tracing(settings, self.worker_id, self.broker)  # None when off
 
     # --- lifecycle -------------------------------------------------------------------
     def run(self) -> None:
@@ -132,6 +134,8 @@ class WorkerNode:
             except BrokerUnavailable as exc:
                 log.warning("%s: could not deregister: %s", self.worker_id, exc)
             log.info("%s: stopped after %d tasks", self.worker_id, self.processed)
+            if self.tracing:
+                self.tracing.shutdown()
 
     def _start(self, loop: Any, name: str) -> threading.Thread:
         """A daemon thread running `loop` under supervision (see supervise.py)."""
@@ -232,6 +236,8 @@ class WorkerNode:
 
     def _hold(self, claims: list[Claim]) -> None:
         """Track a claimed batch as held leases and hand it to the task threads."""
+        if self.tracing:
+            self.tracing.claimed(claims)
         attempts = [Attempt(claim) for claim in claims]
         with self._lock:
             self._attempts.update((a.claim.id, a) for a in attempts)
@@ -269,6 +275,8 @@ class WorkerNode:
             if attempt.cancelled.is_set():
                 attempt.reported = True
                 self._attempts.pop(attempt.claim.id, None)
+                if self.tracing:
+                    self.tracing.released([attempt.held], "lease lost before it started")
                 return False
             attempt.started = True
             attempt.began = self._last_start = time.monotonic()
@@ -281,6 +289,8 @@ class WorkerNode:
         # reserved -> running travels with the acks: merged into this task's own ack if it ends
         # within START_REPORT_S, else sent alone about then (no round trip per task)
         self._outcomes.put(Start(attempt.claim.id, attempt.claim.token, attempt.began))
+        if self.tracing:
+            self.tracing.started(attempt.claim)
         return True
 
     def _execute(self, attempt: Attempt) -> None:
@@ -314,6 +324,8 @@ class WorkerNode:
         if leftover:
             try:
                 released = self.broker.release(self.worker_id, [a.held for a in leftover])
+                if self.tracing:
+                    self.tracing.released([a.held for a in leftover], "worker shutting down")
                 log.info("%s: handed back %d unfinished tasks", self.worker_id, released)
             except BrokerUnavailable as exc:
                 log.warning("%s: could not hand back tasks (their leases will expire): %s", self.worker_id, exc)
@@ -398,6 +410,8 @@ class WorkerNode:
         return closing
 
     def _acked(self, outcomes: list[Outcome], verdicts: list[str], queued_top: str | None) -> None:
+        if self.tracing:
+            self.tracing.finished(outcomes, verdicts)
         with self._lock:
             self._queued_top = queued_top
             for outcome, verdict in zip(outcomes, verdicts, strict=True):
@@ -424,6 +438,8 @@ class WorkerNode:
         # a reported attempt's outcome is decided (its ack may just have ended the lease)
         if attempt is not None and not attempt.reported and not attempt.cancelled.is_set():
             log.warning("%s: lost the lease of %s", self.worker_id, task_id)
+            if self.tracing:
+                self.tracing.lease_lost(*attempt.held)
             attempt.cancelled.set()
 
     def expire_overdue(self) -> None:
@@ -454,6 +470,8 @@ class WorkerNode:
             return
         try:
             released = self.broker.release(self.worker_id, [a.held for a in stale], "prefetched behind busy slots")
+            if self.tracing:
+                self.tracing.released([a.held for a in stale], "prefetched behind busy slots")
             log.info("%s: handed back %d prefetched tasks waiting behind busy slots", self.worker_id, released)
         finally:  # if Redis did not answer, their leases expire: no longer extended
             with self._lock:

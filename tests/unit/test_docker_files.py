@@ -46,6 +46,8 @@ def test_compose_services_are_healthchecked_restarted_and_private() -> None:
         assert service.get("restart") == "unless-stopped", name
         has_check = "healthcheck" in service or (service.get("image", "").startswith("${APP_IMAGE")
                                                   and "HEALTHCHECK" in dockerfile)
+        if service.get("healthcheck") == {"disable": True}:  # only an optional tool (profile) may go unchecked
+            assert service.get("profiles"), f"service {name} disables its health check"
         assert has_check, f"service {name} has no health check"
         for port in service.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"

@@ -155,7 +155,7 @@ def test_task_record_shapes_the_redis_hash() -> None:
               "worker": "worker-2", "result": '{"k":1}', "error": "", "submitted_at": "1764340000123",
               "claimed_at": "1764340000400", "started_at": "1764340000500", "finished_at": "1764340001000",
               "idempotency_key": "",
-              "token": "4"}
+              "token": "4", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
     events = ['{"t":1764340000123,"event":"submitted","detail":"high"}',
               '{"t":1764340000500,"event":"claimed","worker":"worker-2","token":4}']
     record = task_record(fields, events)
@@ -165,6 +165,7 @@ def test_task_record_shapes_the_redis_hash() -> None:
         "worker": "worker-2", "result": {"k": 1}, "error": None, "submitted_at": 1764340000.123,
         "claimed_at": 1764340000.4, "started_at": 1764340000.5, "finished_at": 1764340001.0,
         "idempotency_key": None, "token": 4,
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": None,
         "events": [{"t": 1764340000.123, "event": "submitted", "detail": "high"},
                    {"t": 1764340000.5, "event": "claimed", "worker": "worker-2", "token": 4}]}
 
