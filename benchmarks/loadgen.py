@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from benchmarks.procs import Launcher, free_port, wait_for
 from benchmarks.redis_server import RedisServer
 from harness.history import SubmitRecord
 from harness.load import LoadGenerator
+from harness.loadshape import PlannedSubmit
 from system.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,17 +56,9 @@ end
 """
 
 
-@dataclass(frozen=True)
-class Planned:
-    """One planned submit, shaped like harness.loadshape's (what LoadGenerator reads)."""
-
-    t: float
-    index: int
-    type: str = "echo"
-    priority: str = "normal"
-
-    def body(self) -> dict[str, Any]:
-        return {"type": self.type, "data": {"i": self.index}, "priority": self.priority}
+def planned(t: float, index: int, *, type: str = "echo", priority: str = "normal") -> PlannedSubmit:
+    """One planned submit of the benchmark, in the harness's own shape (harness.loadshape)."""
+    return PlannedSubmit(t=t, index=index, type=type, data={"i": index}, priority=priority)
 
 
 def run_wrk(url: str, *, seconds: float, connections: int, script: Path) -> dict[str, float]:
@@ -85,7 +77,7 @@ def run_generator(url: str, *, rate: float | None, seconds: float, clients: int,
     """The generator at a planned rate for `seconds`, or (rate None) `count` submits planned at
     once, sent as fast as `clients` requests in flight allow: what it sustained, its lag, its CPU."""
     n = int(rate * seconds) if rate else count
-    plan = [Planned(i / rate if rate else 0.0, i, type="noop") for i in range(n)]
+    plan = [planned(i / rate if rate else 0.0, i, type="noop") for i in range(n)]
     records: list[SubmitRecord] = []
     gen = LoadGenerator(plan, gateway_url=url, run_id=run_id, record=records.append, clock=time.monotonic,
                         clients=clients, timeout=5.0, transport=transport)

@@ -10,14 +10,16 @@ from collections.abc import Callable
 
 import pytest
 
-from benchmarks.loadgen import Planned
+from benchmarks.loadgen import planned
 from harness.history import SubmitRecord
 from harness.load import TRANSPORTS, LoadGenerator
+from harness.loadshape import PlannedSubmit
 from system.broker import Broker
 from tests.support.servers import Process, free_port, wait_for_gateway, wait_until
 
 
-def generate(url: str, plan: list[Planned], run_id: str, **kw: object) -> tuple[LoadGenerator, list[SubmitRecord]]:
+def generate(url: str, plan: list[PlannedSubmit], run_id: str,
+             **kw: object) -> tuple[LoadGenerator, list[SubmitRecord]]:
     records: list[SubmitRecord] = []
     gen = LoadGenerator(plan, gateway_url=url, run_id=run_id, record=records.append, clock=time.monotonic,
                         **kw)
@@ -28,7 +30,7 @@ def generate(url: str, plan: list[Planned], run_id: str, **kw: object) -> tuple[
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_bounded_run_records_every_submit_with_its_key_outcome_and_lag(
         transport: str, gateway_url: str, broker: Broker) -> None:
-    plan = [Planned(i / 100, i, priority=("high", "normal", "low")[i % 3]) for i in range(60)]
+    plan = [planned(i / 100, i, priority=("high", "normal", "low")[i % 3]) for i in range(60)]
     gen, records = generate(gateway_url, plan, "run-a", clients=8, transport=transport)
     assert gen.join(timeout=20) and not gen.errors
     assert len(records) == 60 and {r.outcome for r in records} == {"ok"}
@@ -45,7 +47,7 @@ def test_a_bounded_run_records_every_submit_with_its_key_outcome_and_lag(
     assert {r.key: r.id for r in second} == {k: by_key[k].id for k in (r.key for r in second)}
     assert broker.stats()["submitted"] == 60
     # batches: one request per 5, each task with its own key and outcome
-    batched, records_b = generate(gateway_url, [Planned(0.0, i) for i in range(12)], "run-b", batch=5,
+    batched, records_b = generate(gateway_url, [planned(0.0, i) for i in range(12)], "run-b", batch=5,
                                   transport=transport)
     assert batched.join(timeout=20) and {r.outcome for r in records_b} == {"ok"}
     assert len({r.id for r in records_b}) == 12 and broker.stats()["submitted"] == 72
@@ -57,7 +59,7 @@ def test_submits_after_the_gateway_dies_are_info_not_fail(transport: str, spawn:
     gateway = spawn("system.gateway", name="gateway", gateway_port=port, gateway_host="127.0.0.1",
                     gateway_workers=1)
     url = wait_for_gateway(f"http://127.0.0.1:{port}")
-    plan = [Planned(i / 50, i) for i in range(150)]  # 3 s
+    plan = [planned(i / 50, i) for i in range(150)]  # 3 s
     gen, records = generate(url, plan, "run-c", clients=4, timeout=1.0, transport=transport)
     wait_until(lambda: gen.counters.ok >= 20, timeout=10, message="20 accepted submits")
     os.killpg(gateway.pid, signal.SIGKILL)  # the gateway and its gunicorn workers, mid-run
