@@ -105,7 +105,10 @@ function onFrame(f) {
   }
   drawWorkers(f.workers, f.t);
   drawCharts();
-  if (f.queues.dead !== state.dead) { state.dead = f.queues.dead; loadDlq(); }
+  // the DLQ list reloads when anything died or was re-driven since the last frame, also when
+  // the dead count ends where it was (a re-driven task that died again)
+  const deadKey = [f.queues.dead, f.stats.dead, f.stats.redriven].join("/");
+  if (deadKey !== state.dead) { state.dead = deadKey; loadDlq(); }
 }
 
 // ---- workers --------------------------------------------------------------------------------
@@ -202,22 +205,29 @@ async function showTask(id) {
 const KNOWN_EVENTS = new Set(["claimed", "started", "succeeded", "failed", "dead", "lease_expired", "stale_ack", "worker_lost"]);
 
 function drawTimeline(events) {
+  // One row per event (a staircase in time), so events a millisecond apart stay readable.
   const svg = $("task-timeline");
   svg.replaceChildren();
   if (!events.length) return;
+  const rowH = 16, height = 24 + rowH * events.length;
+  svg.setAttribute("viewBox", `0 0 900 ${height}`);
   const t0 = events[0].t, t1 = Math.max(events[events.length - 1].t, t0 + 0.001);
-  const x = (t) => 20 + (860 * (t - t0)) / (t1 - t0);
-  svg.append(el("line", { x1: 20, x2: 880, y1: 40, y2: 40, class: "axis" }));
+  const x = (t) => 20 + (700 * (t - t0)) / (t1 - t0);
+  svg.append(el("line", { x1: 20, x2: 720, y1: height - 8, y2: height - 8, class: "axis" }));
+  const end = el("text", { x: 720, y: height, "text-anchor": "end" });
+  end.textContent = "+" + (t1 - t0).toFixed(3) + " s";
+  svg.append(end);
   events.forEach((e, i) => {
+    const y = 12 + rowH * i, cx = x(e.t);
     const cls = "ev-" + (KNOWN_EVENTS.has(e.event) ? e.event : "other");
-    const c = el("circle", { cx: x(e.t), cy: 40, r: 6, class: cls });
+    svg.append(el("line", { x1: cx, x2: cx, y1: y, y2: height - 8, class: "axis" }));
+    const c = el("circle", { cx, cy: y, r: 5, class: cls });
     const title = el("title", {});
     title.textContent = `${e.event} +${(e.t - t0).toFixed(3)} s ${e.worker || ""}`;
     c.append(title);
-    svg.append(c);
-    const label = el("text", { x: x(e.t), y: i % 2 ? 68 : 22, "text-anchor": "middle" });
-    label.textContent = e.event;
-    svg.append(label);
+    const label = el("text", { x: cx + 9, y: y + 4 });
+    label.textContent = `${e.event}${e.worker ? " · " + e.worker : ""}  +${(e.t - t0).toFixed(3)} s`;
+    svg.append(c, label);
   });
 }
 
