@@ -24,10 +24,12 @@ def _drop_time(samples: list[SampleRecord], fault: FaultRecord) -> float | None:
 
 
 def _exited(fault: FaultRecord) -> float:
-    """When the stopped process was gone: the effective time, else the start of the stop plus the
-    time the stop took (SIGTERM, then the worker's grace), else the start."""
+    """When the stopped process was gone. A graceful stop takes effect at its SIGTERM and records
+    the time until the exit in detail.stopped_s; older records have effective = the exit, or only
+    the stop's duration (took_s) from its start."""
+    stopped = fault.detail.get("stopped_s")
     if fault.effective is not None:
-        return fault.effective
+        return fault.effective + (float(stopped) if isinstance(stopped, (int, float)) else 0.0)
     took = fault.detail.get("took_s")
     return fault.t + float(took) if isinstance(took, (int, float)) else fault.t
 

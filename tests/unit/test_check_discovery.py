@@ -33,5 +33,14 @@ def test_without_an_effective_time_the_stop_duration_says_when_it_exited() -> No
     assert deregistered_within(v, {"within": 0.5}).observed == {"f1 worker-1": 0.15}
 
 
+def test_a_stop_effective_at_its_signal_counts_from_the_exit() -> None:
+    samples = [SampleRecord(t / 4, workers=2 if t / 4 < 3.5 else 1) for t in range(40)]
+    fault = FaultRecord(2.0, "start", "terminate", "worker-1", "f1", {"stopped_s": 1.4, "took_s": 1.4},
+                        requested=2.0, effective=2.0)
+    v = build_view([PhaseRecord(0.0, "load"), fault, *samples], [], wall_start=0.0)
+    result = deregistered_within(v, {"within": 0.5})
+    assert result.passed is True and result.observed == {"f1 worker-1": 0.1}
+
+
 def test_unknown_without_a_terminate_and_failed_faults_are_not_judged() -> None:
     assert deregistered_within(_view(3.0, error="boom"), {}).passed is None
