@@ -14,6 +14,8 @@ Why each method (docs/scenarios.md has the details):
   settings and waits for a successful save, which clears the error.
 - redis_stall: CLIENT PAUSE for the window (mode ALL also blocks CLIENT UNPAUSE, so the pause
   is sized to the window and the undo's UNPAUSE returns when it is over).
+- replica_pause: the backend freezes the replica process (SIGSTOP / docker pause), so WAIT on
+  the primary gets no ack; the undo thaws it.
 - client_kill: CLIENT KILL TYPE t SKIPME yes.
 - slow_client_flood: harness.slowclients holds half requests open on the gateway.
 - clock_skew: the backend restarts the worker with its clock shifted, then without.
@@ -61,6 +63,8 @@ def apply(backend: Backend, fault: str, params: Mapping[str, Any], targets: Sequ
         return redis_misconf(backend)
     if fault == "redis_stall":
         return redis_stall(backend, seconds=float(duration or 0), mode=str(params.get("mode", "all")))
+    if fault == "replica_pause":
+        return replica_pause(backend)
     if fault == "client_kill":
         return client_kill(backend, kind=str(params.get("type", "normal")))
     if fault == "slow_client_flood":
@@ -149,6 +153,14 @@ def redis_stall(backend: Backend, *, seconds: float, mode: str) -> Effect:
         with admin(url, timeout=seconds + 5) as r2:
             r2.execute_command("CLIENT", "UNPAUSE")
     return Effect({"pause_ms": ms, "mode": mode}, undo)
+
+
+def replica_pause(backend: Backend) -> Effect:
+    replica = backend.pause_replica(True)
+
+    def undo() -> None:
+        backend.pause_replica(False)
+    return Effect({"replica": replica}, undo)
 
 
 def client_kill(backend: Backend, *, kind: str) -> Effect:

@@ -105,6 +105,9 @@ FAULTS: Mapping[str, FaultKind] = _kinds(
     FaultKind("redis_stall", "redis", frozenset({"redis"}), True, {"mode": "pause_mode"},
               "Redis stalled: CLIENT PAUSE for the window, `mode` all (every command) or write",
               window=True),
+    FaultKind("replica_pause", "redis", frozenset({"redis"}), True, {},
+              "the Redis replica frozen for the window (SIGSTOP / docker pause; not on swarm): "
+              "WAIT gets no replica ack, so DURABLE_ACK submits must be refused", window=True),
     FaultKind("client_kill", "redis", frozenset({"redis"}), False, {"type": "client_type"},
               "CLIENT KILL TYPE `type` (normal): every client's connection is dropped at once"),
     FaultKind("slow_client_flood", "client", frozenset({"gateway"}), True,
@@ -140,7 +143,7 @@ REQUIRED_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "limit_data": ("bytes",), "burst": ("count",), "poison": ("count",), "clock_skew": ("offset",),
 })
 # Faults that change Redis itself or the clients around the system (apply/undo: harness.faultkit).
-SERVICE_FAULTS = frozenset(("redis_oom", "redis_misconf", "redis_stall", "client_kill",
+SERVICE_FAULTS = frozenset(("redis_oom", "redis_misconf", "redis_stall", "replica_pause", "client_kill",
                            "slow_client_flood", "clock_skew"))
 
 

@@ -126,6 +126,10 @@ class Backend(Protocol):
         """SIGKILL the background-save child of the primary (whose own pid is `redis_pid`, as
         Redis reports it); returns the pids killed; BackendError when there is none."""
 
+    def pause_replica(self, paused: bool) -> str:
+        """Freeze (SIGSTOP / docker pause) or thaw the Redis replica; returns its name;
+        BackendError where the backend cannot (the fault table's backends say where)."""
+
     def clock_skew(self, node: str, offset_s: float | None) -> None:
         """Restart the worker with its clock shifted by offset_s (None: the true clock again);
         BackendError where the backend cannot (the fault table's backends say where)."""

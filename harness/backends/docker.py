@@ -246,6 +246,19 @@ class DockerBackend(ProxiedNetwork):
     def resume(self, node: str) -> None:
         self._container(node).unpause()
 
+    def pause_replica(self, paused: bool) -> str:
+        """docker pause / unpause the Redis service that is not the primary (the replica)."""
+        service = "redis-replica" if self.primary_service == "redis" else "redis"
+        try:
+            container = self.client.containers.get(f"{self.project}-{service}-1")
+        except docker.errors.NotFound:
+            raise BackendError(f"no {service} container to pause (system.replica must be true)") from None
+        if paused:
+            container.pause()
+        else:
+            container.unpause()
+        return service
+
     def restart(self, node: str) -> None:
         since = time.time()
         self._container(node).restart(timeout=self.grace)

@@ -291,6 +291,17 @@ class LocalBackend(ProxiedNetwork):
     def kill_save_child(self, redis_pid: int) -> list[int]:
         return kill_children(redis_pid)
 
+    def pause_replica(self, paused: bool) -> str:
+        """SIGSTOP / SIGCONT the redis-server that is not the primary (the replica)."""
+        if self.redis is None:
+            raise BackendError("Redis is not running")
+        name = next((n for n in self.redis.nodes if n != self.redis.primary), None)
+        child = self.redis.nodes[name].child if name else None
+        if child is None or not child.alive():
+            raise BackendError("no running Redis replica to pause (system.replica must be true)")
+        child.signal(signal.SIGSTOP if paused else signal.SIGCONT)
+        return str(name)
+
     def clock_skew(self, node: str, offset_s: float | None) -> None:
         if node == "gateway" or node not in self.nodes:
             raise UnknownTarget(f"clock_skew needs a worker; known: {self.known_workers()}")

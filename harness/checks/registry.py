@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import discovery, faultchecks, liveness, queue, results, timing
+from harness.checks import acks, discovery, faultchecks, liveness, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -72,6 +72,13 @@ CHECKS: Mapping[str, CheckDef] = _table(
              defaults={"within": 1.0},
              doc="each worker stopped with SIGTERM leaves the sampled live workers within this time of "
                  "exiting (it deregistered; it did not wait for its registration TTL)"),
+    CheckDef("acks_refused_during", acks.acks_refused_during, {"fault": "fault", "settle": "duration"},
+             "fault", ("fault",), defaults={"settle": 0.5},
+             doc="no submit sent after the fault took effect (+ settle) and answered before its end "
+                 "was accepted (202); undecided if none fell there"),
+    CheckDef("acks_resume_after", acks.acks_resume_after, {"fault": "fault", "within": "duration"},
+             "fault", ("fault",), defaults={"within": 2.0},
+             doc="every submit sent `within` after the fault's end or later was accepted (202)"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )

@@ -152,7 +152,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "with DURABLE_ACK on, the gateway answers 202 without WAITing for a replica",
            "system/broker.py",
            "            if not self.settings.durable_ack:\n", "            if True:\n",
-           ()),
+           ("durable-ack",)),
     Mutant("timeout-never-enforced", TIMEOUT,
            "the watchdog never stops an attempt past its timeout; it runs to its end",
            "system/worker/node.py",

@@ -25,7 +25,7 @@ _FAULT_KIND = {
     **dict.fromkeys(("partition", "latency", "bandwidth", "timeout", "reset_peer", "slow_close",
                      "slicer", "limit_data", "heal"), "network"),
     **dict.fromkeys(("redis_failover", "redis_restart", "redis_kill", "redis_oom", "redis_misconf",
-                     "redis_stall", "client_kill"), "redis"),
+                     "redis_stall", "replica_pause", "client_kill"), "redis"),
     "slow_client_flood": "client",
     "clock_skew": "clock",
     "scale": "topology",

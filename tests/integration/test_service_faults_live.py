@@ -247,6 +247,35 @@ def test_clock_skew_restarts_the_worker_with_a_shifted_wall_clock_and_back(tmp_p
         ledger.close()
 
 
+def test_replica_pause_freezes_the_replica_so_wait_gets_no_ack_until_undone(tmp_path: Path) -> None:
+    """The local backend's replica_pause on a real primary + replica: while frozen, WAIT after a
+    write counts no replica (what makes DURABLE_ACK answer 503); after the undo it counts one."""
+    from harness.backends.base import SystemSpec
+    from harness.backends.local import LocalBackend
+    from harness.ledger import Ledger
+
+    ledger = Ledger.create(tmp_path, "replica-pause")
+    backend = LocalBackend(ledger=ledger)
+    try:
+        backend.start(SystemSpec(workers=1, replica=True, config={"SHUTDOWN_GRACE_S": "2"}))
+        with redis.Redis.from_url(backend.endpoints().redis_url) as client:
+            def acked_write() -> int:
+                pipe = client.pipeline(transaction=False)
+                pipe.set("replica-pause-probe", time.time())
+                pipe.wait(1, 200)
+                return int(pipe.execute()[1])
+            assert acked_write() == 1
+            effect = apply(backend, "replica_pause", {}, [], 3.0)
+            assert effect.detail == {"replica": "redis-replica"} and effect.undo is not None
+            assert acked_write() == 0
+            effect.undo()
+            wait_until(lambda: acked_write() == 1, timeout=10, message="the thawed replica to ack")
+    finally:
+        assert backend.teardown() == []
+        backend.remove_workdir()
+        ledger.close()
+
+
 def test_the_nemesis_applies_and_undoes_a_redis_fault_with_records_and_ledger(server: RedisServer, r: redis.Redis,
                                                                                tmp_path: Path) -> None:
     """Through the one Nemesis: the start record carries what was done, the end record the undo's
