@@ -17,7 +17,9 @@ from typing import Any
 from harness.backends.base import Backend, ToxicHandle
 from harness.history import FaultRecord
 from harness.ledger import Ledger
-from harness.scenario import LOAD_FAULTS, NETWORK_FAULTS
+from harness.scenario import FAULTS, LOAD_FAULTS, NETWORK_FAULTS
+
+NODE_FAULTS = frozenset(n for n, k in FAULTS.items() if k.category == "node")
 
 # scenario parameter -> Toxiproxy attribute, per network fault (partition: a black hole).
 TOXIC_PARAMS: dict[str, tuple[str, dict[str, str]]] = {
@@ -139,6 +141,8 @@ class Nemesis:
             return {"new_primary": b.redis_failover()}
         elif fault == "redis_restart":
             b.redis_restart(aof=bool(params.get("aof", True)))
+        elif fault in NODE_FAULTS:  # swarm only; the workers the node ran, for the checks
+            return {"workers": [w for node in applied.targets for w in getattr(b, fault)(node)]}
         else:
             raise ValueError(f"fault {fault!r} is not known to the nemesis")
         return {}
@@ -151,6 +155,9 @@ class Nemesis:
         elif applied.fault == "pause":
             for node in applied.targets:
                 b.resume(node)
+        elif applied.fault in NODE_FAULTS:
+            for node in applied.targets:
+                b.node_heal(applied.fault, node)  # type: ignore[attr-defined]
         elif applied.fault in ("kill", "terminate"):
             for node in applied.targets:
                 if node not in b.workers():

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import queue, timing
+from harness.checks import nodes, queue, timing
 from harness.checks.base import CheckDef
 
 
@@ -52,6 +52,9 @@ CHECKS: Mapping[str, CheckDef] = _table(
              {"max": "duration", "fault": "fault", "threshold": "fraction", "window": "duration"}, "max",
              ("max",), defaults={"threshold": 0.8, "window": 5.0},
              doc="time from each fault's start until throughput is back to threshold x before"),
+    CheckDef("node_tasks_recovered", nodes.node_tasks_recovered, {"min": "count0"}, "min",
+             defaults={"min": 1},
+             doc="swarm: tasks in flight on a drained/killed/cut-off node's workers all succeeded"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )

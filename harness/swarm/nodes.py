@@ -172,10 +172,26 @@ class Cluster:
                   container]).stdout.strip()
         self.nodes.append(Node(f"node-{i}", container, ip))
 
+    def answers(self, node: Node) -> bool:
+        try:
+            return run(node.docker("version", "-f", "{{.Server.Version}}"), check=False,
+                       timeout=10).returncode == 0
+        except SwarmError:  # timed out: a stopped or cut-off node
+            return False
+
+    def restart_node(self, node: Node) -> Node:
+        """`docker start` a stopped node; its address may change, so it is read again."""
+        run(["docker", "start", node.container])
+        ip = run(["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                  node.container]).stdout.strip()
+        fresh = Node(node.name, node.container, ip)
+        self.nodes = [fresh if n.name == node.name else n for n in self.nodes]
+        self.wait_engine(fresh)
+        return fresh
+
     def wait_engine(self, node: Node, *, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
-        while run(node.docker("version", "-f", "{{.Server.Version}}"), check=False,
-                  timeout=10).returncode != 0:
+        while not self.answers(node):
             if time.monotonic() > deadline:
                 logs = run(["docker", "logs", "--tail", "20", node.container], check=False)
                 raise SwarmError(f"dockerd in {node.container} did not answer within {timeout:.0f}s:"
