@@ -33,6 +33,12 @@ def wait(cond, timeout: float, what: str, interval: float = 0.2) -> float:
     return time.monotonic() - t0
 
 
+def read(client: GatewayClient, ids: list[str]) -> list[dict]:
+    """The task records of `ids` (read_back returns every task of the run)."""
+    want = set(ids)
+    return [t for t in client.read_back(ids) if t and t.get("id") in want]
+
+
 def queue_empty(client: GatewayClient) -> bool:
     status, body = client.health()
     return status == 200 and not any((body.get("queues") or {}).values())
@@ -48,7 +54,7 @@ def throughput(b: SwarmBackend, client: GatewayClient, *, n: int, ms: int) -> fl
         ids += [o.id for o in out if o.id]
     wait(lambda: queue_empty(client), 300, "the queue to empty", interval=0.1)
     took = time.monotonic() - t0
-    done = sum(1 for t in client.read_back(ids) if t and t.get("status") == "succeeded")
+    done = sum(1 for t in read(client, ids) if t.get("status") == "succeeded")
     assert done == n == len(ids), f"{done}/{len(ids)} of {n} tasks succeeded"
     return round(n / took, 1)
 
@@ -75,7 +81,7 @@ def node_loss(b: SwarmBackend, client: GatewayClient) -> dict:
     rescheduled = wait(lambda: all_on(b, {"node-1", "node-2"}), 180, "the lost workers to run elsewhere")
     down = run(b.cluster.manager.docker("node", "ls", "--format", "{{.Hostname}} {{.Status}}")).stdout
     wait(lambda: queue_empty(client), 120, "the queue to empty")
-    tasks = [t for t in client.read_back(ids) if t]
+    tasks = read(client, ids)
     expired = [t for t in tasks if any(e.get("event") == "lease_expired" for e in t.get("events") or [])]
     return {"workers_lost": lost, "reschedule_s": round(rescheduled, 1),
             "all_done_after_kill_s": round(time.monotonic() - t_kill, 1),

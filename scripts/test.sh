@@ -4,7 +4,8 @@
 #      e2e on the Docker stack and the browser test (both need their engine: CI provides them;
 #      elsewhere they skip unless CI=true, where a missing engine is a failure),
 #   2. the chaos regression suite: every shipped scenario on the local backend, and on the
-#      Docker backend when an engine answers,
+#      Docker backend when an engine answers, 3. with an engine, scenarios/swarm/*.yaml on a
+#      three-node Docker Swarm of Docker-in-Docker containers (a swarm that cannot form fails),
 #   (the benchmark's smoke run, `python -m benchmarks.run --quick`, is one of the pytest tests:
 #   tests/integration/test_benchmarks_quick.py; it asserts nothing about speed).
 # Extra arguments go to pytest.
@@ -20,6 +21,8 @@ out="reports/ci"
 run python3 -m harness run scenarios/*.yaml --backend local --out "$out" --junit "$out/local-junit.xml"
 if docker info >/dev/null 2>&1; then
   run python3 -m harness run scenarios/*.yaml --backend docker --out "$out" --junit "$out/docker-junit.xml"
+  # 3. the swarm-only scenarios on three Docker-in-Docker nodes (docs/swarm.md; ~3 min each here)
+  run python3 -m harness run scenarios/swarm/*.yaml --backend swarm --out "$out" --junit "$out/swarm-junit.xml"
 elif [ "${CI:-}" = "true" ]; then
   failed+=("docker chaos suite: no Docker engine answers")
 fi
