@@ -55,10 +55,18 @@ def test_check_flag_reports_a_stale_file(tmp_path) -> None:
     assert stack.main(["--check", "-o", str(out)]) == 0
 
 
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+
+
 @pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
-def test_docker_stack_config_accepts_the_file_offline() -> None:
-    proc = subprocess.run(["docker", "stack", "config", "-c", str(stack.STACK_FILE)],
-                          capture_output=True, text=True, timeout=60)
+def test_docker_accepts_the_file_offline() -> None:
+    """`docker stack config` (CLI >= 23); Debian's docker.io 20.10 CLI (CI) has no such command,
+    so there Compose v2 validates the same file."""
+    if "config" in _run("docker", "stack", "--help").stdout.split("Commands:")[-1]:
+        proc = _run("docker", "stack", "config", "-c", str(stack.STACK_FILE))
+    else:
+        proc = _run("docker", "compose", "-f", str(stack.STACK_FILE), "config")
     assert proc.returncode == 0, proc.stderr
     rendered = yaml.safe_load(proc.stdout)
     assert rendered["services"]["worker"]["deploy"]["placement"]["preferences"]
