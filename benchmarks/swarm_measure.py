@@ -62,7 +62,7 @@ def throughput(b: SwarmBackend, client: GatewayClient, *, n: int, ms: int) -> fl
 def placement(b: SwarmBackend) -> dict[str, int]:
     out: dict[str, int] = {}
     for _name, node, _task, state in b.tasks():
-        if state.startswith("Running"):
+        if state.startswith(("Running", "Starting")):
             out[node] = out.get(node, 0) + 1
     return dict(sorted(out.items()))
 
@@ -115,6 +115,7 @@ def main() -> None:
                     run(m.docker("node", "update", "--availability", "active", n))
                 run(m.docker("service", "update", "--force", "-d", f"{STACK}_worker"))
                 wait(lambda: len(placement(b)) == 3, 300, "workers spread over 3 nodes again")
+            wait(lambda: sum(placement(b).values()) == WORKERS, 180, "every worker running")
             for w in b.workers():
                 b._wait_ready(w)
             rows.append({"placement": label, "workers_per_node": placement(b),

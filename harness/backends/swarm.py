@@ -39,6 +39,7 @@ SWARM_CAPABILITIES = ALL_FAULTS | frozenset(NODE_FAULTS)
 STACK = "taskq"
 APP_IMAGE = "taskq-app:swarm"
 PASSWORD = "taskq-swarm-" + "local"
+LIVE = ("Running", "Starting")  # task states whose container runs
 
 
 def stack_document(spec: SystemSpec) -> dict:
@@ -152,7 +153,8 @@ class SwarmBackend(ProxiedNetwork):
         return rows
 
     def workers(self) -> list[str]:
-        names = {name for name, _node, _task, state in self.tasks() if state.startswith("Running")}
+        """Worker tasks whose container runs (`Starting` = running, health check pending)."""
+        names = {name for name, _node, _task, state in self.tasks() if state.startswith(LIVE)}
         self.seen |= names
         return sorted(names, key=_number)
 
@@ -162,7 +164,7 @@ class SwarmBackend(ProxiedNetwork):
 
     def workers_on(self, node: str) -> list[str]:
         return sorted({name for name, n, _t, state in self.tasks() if n == node
-                       and state.startswith("Running")}, key=_number)
+                       and state.startswith(LIVE)}, key=_number)
 
     def _locate(self, target: str) -> tuple[Node, str]:
         """(node, container id) of a worker-N / gateway task that runs now."""

@@ -22,7 +22,8 @@ FAST = {"LEASE_TTL_MS": "3000", "HEARTBEAT_INTERVAL_MS": "500", "WORKER_TTL_MS":
 
 
 def test_node_loss_on_a_three_node_swarm(docker_ready: None, tmp_path: Path) -> None:
-    backend = SwarmBackend(ledger=Ledger(tmp_path / "ledger.jsonl"))
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    backend = SwarmBackend(ledger=ledger)
     name = backend.cluster.name
     try:
         backend.start(SystemSpec(workers=3, config=FAST))
@@ -53,5 +54,6 @@ def test_node_loss_on_a_three_node_swarm(docker_ready: None, tmp_path: Path) -> 
     finally:
         problems = backend.teardown()
         backend.remove_workdir()
+        ledger.close()
     assert problems == []
     assert leftovers(name) == []
