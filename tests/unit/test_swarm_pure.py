@@ -89,3 +89,17 @@ def test_ledger_lists_a_swarm_until_it_is_down() -> None:
     recs = [{"op": "swarm_up", "cluster": "taskq-swarm-x"}]
     assert list(outstanding(iter(recs)).swarm) == ["taskq-swarm-x"]
     assert not outstanding(iter(recs + [{"op": "swarm_down", "cluster": "taskq-swarm-x"}])).swarm
+
+
+def test_shipped_swarm_scenarios_load_and_need_the_swarm_backend() -> None:
+    from pathlib import Path
+
+    from harness.loader import load_scenario
+    files = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "swarm").glob("*.yaml"))
+    assert [f.name for f in files] == ["node-drain.yaml", "node-loss.yaml"]
+    for f in files:
+        s = load_scenario(f)
+        assert s.system.backend == "swarm"
+        validate(s, capabilities_of("swarm"))
+        assert {c.name for c in s.checks} >= {"no_lost_tasks", "conservation", "recovery_time_max",
+                                               "node_tasks_recovered"}
