@@ -2,7 +2,8 @@
 reschedule a lost node's workers, tasks recovered, throughput with the workers on 1 vs 3 nodes.
 
 All nodes are containers on one host, so 1 vs 3 nodes compares placement and overlay-network
-cost, not extra hardware. The order is 3 nodes, 1 node, 3 nodes again (same run) to show drift.
+cost, not extra hardware. The order is 3 nodes, 1 node, 3 nodes, 1 node (same run) to show drift; before each, the
+workers are scaled to 0 and back so every row starts from fresh worker processes.
 Usage: python3 -m benchmarks.swarm_measure [--tasks 300] [--ms 20]
 """
 
@@ -72,6 +73,19 @@ def all_on(b: SwarmBackend, nodes: set[str]) -> bool:
     return sum(p.values()) == WORKERS and set(p) <= nodes
 
 
+def place(b: SwarmBackend, *, spread: bool) -> None:
+    """Workers 2/2/2 over the nodes (scale to 0 and back: Swarm spreads them evenly), or all six
+    on node-1 (node-2 and node-3 drained)."""
+    m = b.cluster.manager
+    run(m.docker("service", "scale", "-d", f"{STACK}_worker=0"))
+    wait(lambda: not placement(b), 120, "the workers to stop")
+    for n in ("node-2", "node-3"):
+        run(m.docker("node", "update", "--availability", "active" if spread else "drain", n))
+    run(m.docker("service", "scale", "-d", f"{STACK}_worker={WORKERS}"))
+    shape = {"node-1": 2, "node-2": 2, "node-3": 2} if spread else {"node-1": WORKERS}
+    wait(lambda: placement(b) == shape, 180, f"workers placed {shape}")
+
+
 def node_loss(b: SwarmBackend, client: GatewayClient) -> dict:
     """Kill node-3 while tasks run; time until its worker slots run elsewhere; tasks recovered."""
     ids = [o.id for o in client.submit_batch([{"type": "sleep", "data": {"ms": 2000}}] * 24, [None] * 24)]
@@ -103,24 +117,17 @@ def main() -> None:
         b.start(SystemSpec(workers=WORKERS, config={"LEASE_TTL_MS": "3000", "WORKER_CONCURRENCY": "2"}))
         result["deploy"] = {**b.timings, "total_s": round(time.monotonic() - t0, 1)}
         client = GatewayClient(b.endpoints().gateway_url, timeout=30)
-        m = b.cluster.manager
         rows = []
-        for label in ("3 nodes", "1 node", "3 nodes again"):
-            if label == "1 node":
-                for n in ("node-2", "node-3"):
-                    run(m.docker("node", "update", "--availability", "drain", n))
-                wait(lambda: all_on(b, {"node-1"}), 180, "every worker on node-1")
-            elif label == "3 nodes again":
-                for n in ("node-2", "node-3"):
-                    run(m.docker("node", "update", "--availability", "active", n))
-                run(m.docker("service", "update", "--force", "-d", f"{STACK}_worker"))
-                wait(lambda: len(placement(b)) == 3, 300, "workers spread over 3 nodes again")
-            wait(lambda: sum(placement(b).values()) == WORKERS, 180, "every worker running")
+        for label in ("3 nodes", "1 node", "3 nodes", "1 node"):
+            place(b, spread=label == "3 nodes")
             for w in b.workers():
                 b._wait_ready(w)
             rows.append({"placement": label, "workers_per_node": placement(b),
                          "tasks_per_s": throughput(b, client, n=args.tasks, ms=args.ms)})
         result["throughput"] = rows
+        place(b, spread=True)
+        for w in b.workers():
+            b._wait_ready(w)
         result["node_loss"] = node_loss(b, client)
     finally:
         result["teardown_problems"] = b.teardown()

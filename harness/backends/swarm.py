@@ -184,7 +184,11 @@ class SwarmBackend(ProxiedNetwork):
                          redis_url=f"redis://:{PASSWORD}@{self._primary_node().ip}:6379/0")
 
     def _primary_node(self) -> Node:
-        """The node whose published Redis says role:master (node-1 or node-2)."""
+        """The node whose published Redis says role:master (node-1 or node-2); node-1 when
+        neither answers."""
+        return self._master() or self.cluster.manager
+
+    def _master(self) -> Node | None:
         for node in self.cluster.nodes[:2]:
             try:
                 with redis.Redis(host=node.ip, port=6379, password=PASSWORD, socket_timeout=1) as r:
@@ -192,7 +196,7 @@ class SwarmBackend(ProxiedNetwork):
                         return node
             except redis.RedisError:
                 continue
-        return self.cluster.manager
+        return None
 
     def _wait_ready(self, node: str) -> None:
         keys = Keys(prefix=str(self.spec.config.get("KEY_PREFIX", "")))
@@ -266,17 +270,25 @@ class SwarmBackend(ProxiedNetwork):
         raise BackendError(f"no running container of {service}")
 
     def redis_failover(self) -> str:
+        """Freeze the primary until Sentinel promotes the replica, then kill it. A plain kill is
+        not enough here: Swarm restarts the container within ~1 s, before Sentinel's
+        down-after (3 s) ends, and no failover happens. Swarm restarts the killed old primary,
+        and Sentinel turns it into a replica."""
         old = self._primary_node()
         service = "redis" if old is self.cluster.nodes[0] else "redis-replica"
         node, cid = self._redis_task(service)
-        run(node.docker("kill", "-s", "KILL", cid))
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            new = self._primary_node()
-            if new is not old:
-                return f"{new.ip}:6379"
-            time.sleep(0.3)
-        raise BackendError(f"no Sentinel failover within 60s after killing {service} on {node.name}")
+        run(node.docker("pause", cid))
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                new = self._master()
+                if new is not None and new is not old:
+                    return f"{new.ip}:6379"
+                time.sleep(0.3)
+            raise BackendError(f"no Sentinel failover within 60s after freezing {service} on {node.name}")
+        finally:
+            run(node.docker("unpause", cid), check=False)
+            run(node.docker("kill", "-s", "KILL", cid), check=False)
 
     def redis_restart(self, *, aof: bool = True) -> None:
         service = "redis" if self._primary_node() is self.cluster.nodes[0] else "redis-replica"
