@@ -103,3 +103,10 @@ def test_shipped_swarm_scenarios_load_and_need_the_swarm_backend() -> None:
         validate(s, capabilities_of("swarm"))
         assert {c.name for c in s.checks} >= {"no_lost_tasks", "conservation", "recovery_time_max",
                                                "node_tasks_recovered"}
+
+
+def test_swarm_refuses_redis_faults_with_the_reason() -> None:
+    from harness.backends.swarm import REDIS_UNSUPPORTED, SWARM_CAPABILITIES
+    assert {"redis_failover", "redis_restart"}.isdisjoint(SWARM_CAPABILITIES)
+    assert {"kill", "pause", "scale", "partition", "node_kill"} <= SWARM_CAPABILITIES
+    assert "new address" in REDIS_UNSUPPORTED
