@@ -25,7 +25,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "deploy" / "swarm" / "node"
-NODE_IMAGE = "taskq-swarm/node:latest"
+def _node_image_tag() -> str:
+    """taskq-swarm/node:<hash of deploy/swarm/node/>: a changed entry script rebuilds it."""
+    import hashlib
+    digest = hashlib.sha256()
+    for name in ("Dockerfile", "entry.sh"):
+        digest.update((NODE_DIR / name).read_bytes())
+    return f"taskq-swarm/node:{digest.hexdigest()[:12]}"
+
+
+NODE_IMAGE = _node_image_tag()
 BASE_IMAGE = "taskq-local/debian-base:bookworm"
 LABEL = "org.taskq.swarm"
 API_PORT = 2375

@@ -16,5 +16,9 @@ else
         [ -L "$d" ] || mount -o remount,rw,bind "$d" 2>/dev/null || true
     done
 fi
+# A node stopped by `docker kill` (node_kill) leaves its pid files in the container's /var/run:
+# dockerd would refuse to start ("pid file found, ensure docker is not running").
+rm -f /var/run/docker.pid
+find /var/run/docker -name '*.pid' -delete 2>/dev/null || true
 exec dockerd --host=unix:///var/run/docker.sock --host=tcp://0.0.0.0:2375 --tls=false \
     --cgroup-parent=/taskq-swarm "$@"
