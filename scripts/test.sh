@@ -4,7 +4,9 @@
 #      e2e on the Docker stack and the browser test (both need their engine: CI provides them;
 #      elsewhere they skip unless CI=true, where a missing engine is a failure),
 #   2. the chaos regression suite: every shipped scenario on the local backend, and on the
-#      Docker backend when an engine answers (but those pinned to `backend: local`),
+#      Docker backend when an engine answers (but those pinned to `backend: local`), and with an
+#      engine scenarios/swarm/*.yaml on a three-node Docker Swarm of Docker-in-Docker containers
+#      (a swarm that cannot form fails),
 #   3. the mutation campaign (`harness mutate`, local backend): every seeded bug must be caught by
 #      a shipped scenario; one surviving mutant fails CI. Measured ~8 min (487-504 s) on this (shared) machine,
 #      see docs/mutants.md; capped at 25 min (MUTATE_TIMEOUT_S), 180 s per run,
@@ -26,6 +28,8 @@ if docker info >/dev/null 2>&1; then
   # carry no libfaketime) run only there
   mapfile -t docker_scenarios < <(grep -L '^  backend: local' scenarios/*.yaml)
   run python3 -m harness run "${docker_scenarios[@]}" --backend docker --out "$out" --junit "$out/docker-junit.xml"
+  # the swarm-only scenarios on three Docker-in-Docker nodes (docs/swarm.md; ~3 min each here)
+  run python3 -m harness run scenarios/swarm/*.yaml --backend swarm --out "$out" --junit "$out/swarm-junit.xml"
 elif [ "${CI:-}" = "true" ]; then
   failed+=("docker chaos suite: no Docker engine answers")
 fi

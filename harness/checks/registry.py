@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import discovery, faultchecks, liveness, queue, results, timing
+from harness.checks import discovery, faultchecks, liveness, nodes, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -72,6 +72,9 @@ CHECKS: Mapping[str, CheckDef] = _table(
              defaults={"within": 1.0},
              doc="each worker stopped with SIGTERM leaves the sampled live workers within this time of "
                  "exiting (it deregistered; it did not wait for its registration TTL)"),
+    CheckDef("node_tasks_recovered", nodes.node_tasks_recovered, {"min": "count0"}, "min",
+             defaults={"min": 1},
+             doc="swarm: tasks in flight on a drained/killed/cut-off node's workers all succeeded"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )
