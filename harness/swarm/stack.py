@@ -32,7 +32,7 @@ STACK_FILE = ROOT / "deploy" / "swarm" / "stack.yml"
 SECRETS = {"redis_password": "taskq-redis-password",
            "redis_sentinel_password": "taskq-redis-sentinel-password",
            "gateway_api_token": "taskq-gateway-api-token"}
-SCRIPTS = ("redis.sh", "sentinel.sh", "health.sh")
+SCRIPTS = ("redis.sh", "sentinel.sh", "health.sh", "lib.sh")  # every file of docker/redis
 DROPPED_KEYS = ("build", "depends_on", "restart", "pull_policy", "container_name", "volumes")
 # node label -> services pinned to the nodes that carry it (docs/swarm.md, harness/swarm/nodes.py)
 PLACEMENT = {

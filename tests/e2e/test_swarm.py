@@ -31,7 +31,9 @@ def test_node_loss_on_a_three_node_swarm(docker_ready: None, tmp_path: Path) -> 
         assert sorted(nodes.stdout.strip().splitlines()) == ["node-1 Ready", "node-2 Ready", "node-3 Ready"]
         on_node3 = backend.workers_on("node-3")
         assert on_node3, "the spread preference should put a worker on every node"
-        client = GatewayClient(backend.endpoints().gateway_url, timeout=10)
+        ends = backend.endpoints()
+        assert ends.gateway_token, "the swarm backend passes the gateway token on"
+        client = GatewayClient(ends.gateway_url, timeout=10, token=ends.gateway_token)
         out = client.submit_batch([{"type": "sleep", "data": {"ms": 1500}}] * 12, [None] * 12)
         ids = [o.id for o in out if o.id]
         assert len(ids) == 12
