@@ -252,9 +252,10 @@ class SwarmBackend(ProxiedNetwork):
         self._on_task(node, "restart", "-t", str(self.grace))
         self._wait_ready(node)
 
-    def start_node(self, node: str) -> None:
-        """Swarm restarts a dead task by itself (restart policy any): wait for it."""
-        self._wait_ready(node)
+    def start_node(self, node: str, *, wait: bool = True) -> None:
+        """Swarm restarts a dead task by itself (restart policy any): wait for it (or not)."""
+        if wait:
+            self._wait_ready(node)
 
     def scale(self, n: int) -> tuple[list[str], list[str]]:
         before = set(self.workers())
@@ -283,6 +284,17 @@ class SwarmBackend(ProxiedNetwork):
 
     def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
         raise BackendError(REDIS_UNSUPPORTED)
+
+    def ready_for_faults(self, faults: frozenset[str]) -> None:
+        """Nothing to reach first: the Redis faults that need a precondition are refused here."""
+
+    def kill_save_child(self, redis_pid: int) -> list[int]:
+        raise BackendError("the Redis service faults (harness.faultkit) are not supported on the "
+                           "swarm backend; run them with --backend docker or local")
+
+    def clock_skew(self, node: str, offset_s: float | None) -> None:
+        raise BackendError("clock_skew needs libfaketime in the worker image; the swarm backend "
+                           "does not have it: run with --backend local")
 
     # -- node faults (swarm-only) -----------------------------------------------------------
     def node_drain(self, node: str) -> list[str]:
