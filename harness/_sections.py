@@ -29,6 +29,7 @@ _TASK_KEYS = ("type", "weight", "max_retries", "timeout", "data")
 _SIGNALS = ("KILL", "TERM", "INT", "QUIT", "HUP", "USR1", "USR2")
 _TIMING_KEYS = ("at", "every", "until", "jitter", "random")
 _WORKER = re.compile(r"worker-([1-9]\d*)")
+_NODE = re.compile(r"node-([1-9]\d*)")  # a Swarm node (node faults)
 _TARGET_CLASS = {"random-worker": "worker", "leader": "worker", "all-workers": "worker",
                  "gateway": "gateway", "redis": "redis"}
 
@@ -200,8 +201,20 @@ def _target(p: r.Problems, entry: dict, fault: str, path: str) -> str | None:
             return "all"
         if kind.targets in ({"redis"}, {"gateway"}):
             return next(iter(kind.targets))
+        if "node" in kind.targets:
+            p.add(r.join(path, "target"), f"missing; {fault} needs node-N, e.g. node-3")
+            return None
         p.add(r.join(path, "target"), f"missing; {fault} needs one of: worker-N, "
                                        f"{', '.join(t for t, c in _TARGET_CLASS.items() if c in kind.targets)}")
+        return None
+    if isinstance(value, str) and _NODE.fullmatch(value):
+        if "node" not in kind.targets:
+            p.add(r.join(path, "target"), f"{fault} cannot target a node ({value}); node-N is for "
+                                           "node_drain, node_kill, node_partition")
+            return None
+        return value
+    if "node" in kind.targets:
+        p.add(r.join(path, "target"), f"{value!r} is not a node; {fault} needs node-N, e.g. node-3")
         return None
     cls = "worker" if isinstance(value, str) and _WORKER.fullmatch(value) else \
         ("all" if value == "all" and fault == "heal" else _TARGET_CLASS.get(value) if isinstance(value, str) else None)

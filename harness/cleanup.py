@@ -46,6 +46,10 @@ def undo(left: Outstanding, *, say: Callable[[str], None]) -> list[str]:
         from harness.backends.compose import compose_down
         say(f"docker compose -p {project} down")
         problems += compose_down(project, rec)
+    for cluster in left.swarm:
+        from harness.swarm.nodes import remove_cluster
+        say(f"removing swarm nodes {cluster}")
+        problems += remove_cluster(cluster)
     for pid, rec in sorted(left.processes.items(), reverse=True):
         if kill_leftover(pid, rec.get("argv", [])):
             say(f"killed {rec.get('name')} (pid {pid})")

@@ -26,7 +26,9 @@ from harness import faultkit
 from harness.backends.base import Backend, ToxicHandle
 from harness.history import FaultRecord
 from harness.ledger import Ledger
-from harness.scenario import LOAD_FAULTS, NETWORK_FAULTS, SERVICE_FAULTS
+from harness.scenario import FAULTS, LOAD_FAULTS, NETWORK_FAULTS, SERVICE_FAULTS
+
+NODE_FAULTS = frozenset(n for n, k in FAULTS.items() if k.category == "node")
 
 # scenario parameter -> Toxiproxy attribute, per network fault (partition: a black hole).
 TOXIC_PARAMS: dict[str, tuple[str, dict[str, str]]] = {
@@ -190,6 +192,8 @@ class Nemesis:
 
     def _do(self, event: Any, applied: Applied) -> dict[str, Any]:
         fault, params, b = event.fault, event.params, self.backend
+        if fault in NODE_FAULTS:
+            return _node_fault(b, fault, applied.targets)
         if fault in SERVICE_FAULTS:
             effect = faultkit.apply(b, fault, params, applied.targets, event.duration)
             applied.undo = effect.undo
@@ -199,15 +203,8 @@ class Nemesis:
                 for i, spec in enumerate(toxic_specs(fault, params)):
                     applied.toxics.append(b.add_toxic(node, name=f"{event.id}_{fault}_{i}", **spec))
             return {"toxics": [h.name for h in applied.toxics]}
-        if fault == "kill":
-            action = SIGNAL_ACTIONS.get(str(params.get("signal", "KILL")).upper())
-            if action is None:
-                raise ValueError(f"signal {params.get('signal')!r} not supported; use KILL or TERM")
-            for node in applied.targets:
-                getattr(b, action)(node)
-        elif fault in ("terminate", "pause", "resume", "restart"):
-            for node in applied.targets:
-                getattr(b, fault)(node)
+        if fault in ("kill", "terminate", "pause", "resume", "restart"):
+            _process_fault(b, fault, params, applied.targets)
         elif fault == "scale":
             added, removed = b.scale(int(params["workers"]))
             return {"added": added, "removed": removed}
@@ -240,6 +237,9 @@ class Nemesis:
         elif applied.fault == "pause":
             for node in applied.targets:
                 b.resume(node)
+        elif applied.fault in NODE_FAULTS:
+            for node in applied.targets:
+                b.node_heal(applied.fault, node)  # type: ignore[attr-defined]
         elif applied.fault in ("kill", "terminate"):
             for node in applied.targets:
                 if node not in b.workers():
@@ -300,3 +300,20 @@ class Nemesis:
             except Exception as exc:  # noqa: BLE001
                 problems.append(f"restarting stopped Redis nodes: {exc}")
         return problems
+
+
+def _node_fault(b: Backend, fault: str, nodes: list[str]) -> dict[str, Any]:
+    """A node fault (swarm backend only); the detail lists the workers the nodes ran, which
+    node_tasks_recovered needs to find the tasks in flight there."""
+    return {"workers": [w for node in nodes for w in getattr(b, fault)(node)]}
+
+
+def _process_fault(b: Backend, fault: str, params: Mapping[str, Any], nodes: list[str]) -> None:
+    """kill (with its signal), terminate, pause, resume or restart each target process."""
+    action = fault
+    if fault == "kill":
+        action = SIGNAL_ACTIONS.get(str(params.get("signal", "KILL")).upper()) or ""
+        if not action:
+            raise ValueError(f"signal {params.get('signal')!r} not supported; use KILL or TERM")
+    for node in nodes:
+        getattr(b, action)(node)

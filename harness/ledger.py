@@ -2,7 +2,7 @@
 
 If the harness is killed (SIGKILL, power loss), `harness cleanup` reads the ledgers left in the
 state directory and undoes what they list: processes spawned and not reaped, faults applied and
-not healed, compose projects brought up. A ledger that was fully torn down is moved into the
+not healed, compose projects brought up, swarm node clusters formed. A ledger that was fully torn down is moved into the
 run directory (as `ledger.jsonl`), so the state directory only ever holds unfinished runs.
 """
 
@@ -72,12 +72,13 @@ class Outstanding:
     processes: dict[int, dict[str, Any]] = field(default_factory=dict)
     faults: dict[str, dict[str, Any]] = field(default_factory=dict)
     compose: dict[str, dict[str, Any]] = field(default_factory=dict)
+    swarm: dict[str, dict[str, Any]] = field(default_factory=dict)     # dind clusters by name
     toxiproxy: dict[str, dict[str, Any]] = field(default_factory=dict)
     dirs: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.processes or self.faults or self.compose)
+        return not (self.processes or self.faults or self.compose or self.swarm)
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
@@ -107,6 +108,10 @@ def outstanding(records: Iterator[dict[str, Any]]) -> Outstanding:
             out.compose[str(rec["project"])] = rec
         elif op == "compose_down":
             out.compose.pop(str(rec["project"]), None)
+        elif op == "swarm_up":
+            out.swarm[str(rec["cluster"])] = rec
+        elif op == "swarm_down":
+            out.swarm.pop(str(rec["cluster"]), None)
         elif op == "toxiproxy":
             out.toxiproxy[str(rec["api_url"])] = rec
         elif op == "tempdir":

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 PRIORITIES = ("high", "normal", "low")
-BACKENDS = ("local", "docker")
+BACKENDS = ("local", "docker", "swarm")
 # Targets resolved at run time (the runner asks the system who is leader / alive).
 SYMBOLIC_TARGETS = ("random-worker", "leader", "all-workers", "gateway", "redis")
 
@@ -48,6 +48,7 @@ class FaultKind:
 
 _NET = {"direction": "direction", "toxicity": "probability", "from": "from"}
 _PROC = frozenset({"worker", "gateway"})
+_NODE = frozenset({"node"})  # node-N: a Swarm node (backend swarm)
 
 
 def _kinds(*kinds: FaultKind) -> Mapping[str, FaultKind]:
@@ -87,6 +88,12 @@ FAULTS: Mapping[str, FaultKind] = _kinds(
               "kill the Redis primary; Sentinel promotes the replica"),
     FaultKind("redis_restart", "redis", frozenset({"redis"}), False, {"aof": "bool"},
               "restart the Redis primary (with `aof: true`, append-only file on, so data survives)"),
+    FaultKind("node_drain", "node", _NODE, True, {},
+              "swarm only: drain a node (its tasks move to the others); `for` makes it active again"),
+    FaultKind("node_kill", "node", _NODE, True, {},
+              "swarm only: stop a whole node (its dind container); `for` starts it again"),
+    FaultKind("node_partition", "node", _NODE, True, {},
+              "swarm only: cut a node off the other nodes (overlay and control traffic); `for` heals it"),
     FaultKind("burst", "load", frozenset(), False,
               {"count": "count1", "priority": "priority", "task": "task"},
               "submit `count` extra tasks at once (from the load's task mix, or `task`)"),

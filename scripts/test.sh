@@ -6,6 +6,8 @@
 #   2. the chaos regression suite: every shipped scenario on the local backend, and on the
 #      Docker backend when an engine answers those whose faults take a Docker-specific path
 #      (DOCKER_SCENARIOS=all: every one but those pinned to `backend: local`),
+#      and with an engine scenarios/swarm/*.yaml on a three-node Docker Swarm of Docker-in-Docker
+#      containers (a swarm that cannot form fails),
 #   3. the mutation campaign (`harness mutate`, local backend): every seeded bug must be caught by
 #      a shipped scenario; one surviving mutant fails CI. Measured ~8 min (487-504 s) on this (shared) machine,
 #      see docs/mutants.md; capped at 25 min (MUTATE_TIMEOUT_S), 180 s per run,
@@ -39,6 +41,8 @@ if docker info >/dev/null 2>&1; then
     done
   fi
   run python3 -m harness run "${docker_scenarios[@]}" --backend docker --out "$out" --junit "$out/docker-junit.xml"
+  # the swarm-only scenarios on three Docker-in-Docker nodes (docs/swarm.md; e2e + both scenarios took ~4 min here)
+  run python3 -m harness run scenarios/swarm/*.yaml --backend swarm --out "$out" --junit "$out/swarm-junit.xml"
 elif [ "${CI:-}" = "true" ]; then
   failed+=("docker chaos suite: no Docker engine answers")
 fi

@@ -1,11 +1,12 @@
-"""Backends (substrates) behind one protocol (`base.Backend`): `local` processes or `docker`."""
+"""Backends (substrates) behind one protocol (`base.Backend`): `local` processes, `docker`
+(one compose project) or `swarm` (a multi-node Docker Swarm of dind nodes)."""
 
 from __future__ import annotations
 
 from harness.backends.base import Backend, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
 from harness.ledger import Ledger
 
-BACKEND_NAMES = ("local", "docker")
+BACKEND_NAMES = ("local", "docker", "swarm")
 
 
 def docker_available(timeout: float = 2.0) -> bool:
@@ -28,6 +29,9 @@ def make_backend(name: str, *, ledger: Ledger) -> Backend:
     if name == "docker":
         from harness.backends.docker import DockerBackend
         return DockerBackend(ledger=ledger)
+    if name == "swarm":
+        from harness.backends.swarm import SwarmBackend
+        return SwarmBackend(ledger=ledger)
     raise BackendError(f"unknown backend {name!r}; valid: {', '.join(BACKEND_NAMES)}")
 
 
@@ -39,6 +43,9 @@ def capabilities_of(name: str) -> frozenset[str]:
     if name == "docker":
         from harness.backends.docker import DOCKER_CAPABILITIES
         return DOCKER_CAPABILITIES
+    if name == "swarm":
+        from harness.backends.swarm import SWARM_CAPABILITIES
+        return SWARM_CAPABILITIES
     raise BackendError(f"unknown backend {name!r}; valid: {', '.join(BACKEND_NAMES)}")
 
 

@@ -10,6 +10,7 @@ Rules of faults_effective (the fault's hit window is from when the nemesis began
   and not ended) at some moment of the hit window;
 - the gateway: a submit was in flight from the hit to the fault's end (no end: to the run's end);
 - Redis faults: any attempt was held, or any submit in flight, in the hit window;
+- node faults (swarm): a worker the node ran (the fault's detail `workers`) held a lease;
 - scale: an added worker claimed a task afterwards, or a removed worker held a lease when hit;
 - load faults (burst, flood, poison) are the load itself; failed faults are faults_applied's;
 - a timeline entry with `idle_ok: true` (recorded in the fault's detail) is exempt.
@@ -28,6 +29,7 @@ from harness.scenario import FAULTS, LOAD_FAULTS
 _ENDS = frozenset({"succeeded", "failed", "stale_ack", "lease_expired", "released", "dead", "cancelled"})
 # Every kind that targets Redis (failover, restart, oom, misconf, stall, client_kill): the table says.
 REDIS_FAULTS = frozenset(n for n, k in FAULTS.items() if "redis" in k.targets)
+NODE_FAULTS = frozenset(n for n, k in FAULTS.items() if k.category == "node")
 _SHOW = 5
 
 
@@ -90,6 +92,8 @@ def _hit(view: RunView, f: FaultRecord, held: list[Attempt]) -> str | None:
     """What the fault hit (a short description), or None when it hit nothing."""
     lo, hi = f.t, max(f.t, f.at)
     targets = [str(x) for x in f.detail.get("targets") or []]
+    if f.fault in NODE_FAULTS:  # the node's workers are what it hits
+        targets = [str(w) for w in f.detail.get("workers") or []] or ["(no worker on the node)"]
     if f.fault == "scale":
         added, removed = f.detail.get("added") or [], f.detail.get("removed") or []
         took = sorted({a.worker for a in held if a.worker in added and a.start >= lo})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import acks, discovery, faultchecks, liveness, queue, results, timing
+from harness.checks import acks, discovery, faultchecks, liveness, nodes, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -79,6 +79,9 @@ CHECKS: Mapping[str, CheckDef] = _table(
     CheckDef("acks_resume_after", acks.acks_resume_after, {"fault": "fault", "within": "duration"},
              "fault", ("fault",), defaults={"within": 2.0},
              doc="every submit sent `within` after the fault's end or later was accepted (202)"),
+    CheckDef("node_tasks_recovered", nodes.node_tasks_recovered, {"min": "count0"}, "min",
+             defaults={"min": 1},
+             doc="swarm: tasks in flight on a drained/killed/cut-off node's workers all succeeded"),
     CheckDef("leader_changes_max", timing.leader_changes_max, {"max": "count0"}, "max", ("max",),
              doc="changes of the elected leader seen by the sampler"),
 )

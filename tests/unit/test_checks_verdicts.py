@@ -166,3 +166,12 @@ def test_the_recorded_zombie_run_passes_the_new_checks():
     fast = [replace(t, events=tuple(replace(e, t=e.t - 1.4) if e.event == "succeeded" else e for e in t.events))
             for t in tasks]
     assert run_time_plausible(build_view(history, fast), {}).passed is False
+
+
+def test_faults_effective_judges_a_node_fault_by_the_workers_the_node_ran():
+    busy = task(0, "sleep", {"ms": 1000}, {"slept_ms": 1000}, claimed=1.0, done=2.0, worker="worker-2")
+    hit = fault("f1", "node_kill", "node-3", 1.5, effective=1.52, targets=["node-3"], workers=["worker-2"])
+    r = faults_effective(view([busy], [hit]), {})
+    assert r.passed is True and r.observed["hit"] == {"f1": "worker-2 held leases"}
+    idle = fault("f1", "node_kill", "node-3", 1.5, effective=1.52, targets=["node-3"], workers=["worker-5"])
+    assert faults_effective(view([busy], [idle]), {}).passed is False
