@@ -302,7 +302,8 @@ class DockerBackend(ProxiedNetwork):
             cfg["Image"], command=cfg["Cmd"], entrypoint=cfg["Entrypoint"], environment=cfg["Env"],
             name=f"{self.project}-{node}", labels=labels, network=network, detach=True,
             restart_policy=host.get("RestartPolicy") or None,
-            stop_signal=cfg.get("StopSignal") or None)
+            stop_signal=cfg.get("StopSignal") or None, user=cfg.get("User") or None,
+            mounts=_same_mounts(host), volumes=host.get("Binds") or None)
 
     # -- network faults ---------------------------------------------------------------------
     def _proxy(self, node: str) -> str:
@@ -458,3 +459,13 @@ class DockerBackend(ProxiedNetwork):
 def _number(node: str) -> int:
     tail = node.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def _same_mounts(host_config: dict[str, Any]) -> list[docker.types.Mount] | None:
+    """The mounts of a compose-made container (its secrets are read-only bind mounts of files in
+    /run/secrets), for a worker the backend adds itself: without them it cannot read its Redis
+    password and exits at start."""
+    mounts = [docker.types.Mount(target=m["Target"], source=m.get("Source"), type=m.get("Type", "bind"),
+                                 read_only=bool(m.get("ReadOnly")))
+              for m in host_config.get("Mounts") or []]
+    return mounts or None
