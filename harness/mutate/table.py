@@ -81,7 +81,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "renewing leadership removes the leader key's expiry, so a dead leader is never replaced",
            "system/lua/elect.lua",
            "  redis.call('PEXPIRE', KEYS[1], ARGV[4])\n", "  redis.call('PERSIST', KEYS[1])\n",
-           ("kill-leader",)),
+           ("pause-leader", "kill-leader")),
     Mutant("every-worker-leads", LEADER,
            "election overwrites the leader key (no NX): every worker takes leadership in turn",
            "system/lua/elect.lua",
