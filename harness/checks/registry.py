@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harness.checks import acks, discovery, faultchecks, liveness, nodes, queue, results, timing
+from harness.checks import acks, discovery, faultchecks, handback, liveness, nodes, queue, results, timing
 from harness.checks.base import CheckDef
 
 
@@ -68,6 +68,9 @@ CHECKS: Mapping[str, CheckDef] = _table(
              defaults={"stuck": 5.0, "settle": 1.0, "after": "end"},
              doc="after the last fault ends, no worker holds work (or sees it queued) for `stuck` "
                  "without acknowledging any, and no loop in its heartbeat is silent longer"),
+    CheckDef("handed_back", handback.handed_back, {},
+             doc="every task a SIGTERM'd worker held unfinished shows its own `released` event (it handed "
+                 "it back; crash recovery's re-queue does not count)"),
     CheckDef("deregistered_within", discovery.deregistered_within, {"within": "duration"}, "within",
              defaults={"within": 1.0},
              doc="each worker stopped with SIGTERM leaves the sampled live workers within this time of "
