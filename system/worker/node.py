@@ -72,7 +72,7 @@ class WorkerNode:
         self._task_ms = MeanDuration()
         self._last_start = 0.0  # time.monotonic() of the latest task start on this node
         self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
-        self.outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()
+        self.outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()  # to the acker; None: stop
         self.liveness = Liveness(LOOPS)
         self.stall_s = settings.worker_stall_ms / 1000
         self.tracing = worker_tracing(settings, self.worker_id, self.broker)  # None when off
