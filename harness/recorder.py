@@ -23,7 +23,7 @@ from system.keys import PRIORITIES, Keys
 NODE_COUNTS = ("processed", "running", "prefetched")   # ints of a worker's heartbeat hash
 NODE_MAPS = ("loops",)   # per-loop liveness when the heartbeat carries it: loop -> seconds since its last round
 STAT_NAMES = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
-              "lease_expired", "cancelled", "redriven")
+              "lease_expired", "cancelled", "redriven", "worker_lost")
 
 
 def read_sample(r: redis.Redis, keys: Keys, t: float) -> SampleRecord:

@@ -35,7 +35,8 @@ if docker info >/dev/null 2>&1; then
   # CI's budget (45 min) takes on Docker the scenarios whose faults go a Docker-specific way:
   # docker kill / pause / stop, compose scale, the in-container proxies, Sentinel discovery by the
   # clients, service faults through the containers, the gateway container under a flood, a
-  # container's closed connections (kill-vs-pause). The others pass there too (false-alarm rounds
+  # container's closed connections (kill-vs-pause), a MISCONF that makes Sentinel fail over
+  # (redis-misconf, ~1-1.5 min). The others pass there too (false-alarm rounds
   # in docs/mutants.md); DOCKER_SCENARIOS=all runs them all. Scenarios pinned to the local backend
   # (system.backend: local, e.g. clock-skew: the images carry no libfaketime) never run there.
   if [ "${DOCKER_SCENARIOS:-}" = all ]; then
@@ -43,7 +44,7 @@ if docker info >/dev/null 2>&1; then
   else
     docker_scenarios=()
     for name in kill-worker zombie-worker rolling-restart partition-worker slow-network redis-failover \
-                scale-up redis-oom slow-clients kill-vs-pause durable-ack; do
+                scale-up redis-oom slow-clients kill-vs-pause durable-ack redis-misconf; do
       [ -f "scenarios/$name.yaml" ] && docker_scenarios+=("scenarios/$name.yaml")
     done
   fi

@@ -34,7 +34,7 @@ from system.model import TaskSpec, is_task_id, task_record
 from system.scripts import Limits, Scripts
 
 COUNTERS = ("submitted", "completed", "failed", "retried", "dead", "stale_acks",
-            "lease_expired", "cancelled", "redriven")
+            "lease_expired", "cancelled", "redriven", "worker_lost")
 
 
 class Claim(NamedTuple):
@@ -505,7 +505,8 @@ class Broker:
 
     def prune(self, epoch: int) -> list[str] | None:
         with translated_errors():
-            result = self.scripts.prune(keys=[self.keys.workers_active, self.keys.leader_epoch, self.keys.index],
+            result = self.scripts.prune(keys=[self.keys.workers_active, self.keys.leader_epoch, self.keys.index,
+                                              self.keys.stats],
                                         args=[*self._base, epoch, self.keys.worker_prefix,
                                               self.settings.result_ttl_s * 1000])
         return None if result == -1 else list(result)

@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 LATENCY_BUCKETS_MS: tuple[int, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 
 
+HELP = {"worker_lost": "Workers the leader removed as lost (connections closed or registration expired)"}
+
+
 class QueueCollector(Collector):
     """Reads counters, depths, workers and the latency histogram from Redis at scrape time."""
 
@@ -27,7 +30,8 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator:
         stats = self.broker.stats()
         for name, value in stats.items():
-            family = CounterMetricFamily(f"taskqueue_{name}", f"Tasks {name.replace('_', ' ')} (all nodes)")
+            help_text = HELP.get(name, f"Tasks {name.replace('_', ' ')} (all nodes)")
+            family = CounterMetricFamily(f"taskqueue_{name}", help_text)
             family.add_metric([], value)
             yield family
         depth = GaugeMetricFamily("taskqueue_queue_depth", "Tasks per queue state", labels=["queue"])

@@ -74,7 +74,8 @@ CHECKS: Mapping[str, CheckDef] = _table(
     CheckDef("deregistered_within", discovery.deregistered_within, {"within": "duration"}, "within",
              defaults={"within": 1.0},
              doc="each worker stopped with SIGTERM leaves the sampled live workers within this time of "
-                 "exiting (it deregistered; it did not wait for its registration TTL)"),
+                 "exiting (it deregistered; it did not wait for its registration TTL), and the leader did not "
+                 "remove it as a lost worker (stats.worker_lost stays put)"),
     CheckDef("acks_refused_during", acks.acks_refused_during, {"fault": "fault", "settle": "duration"},
              "fault", ("fault",), defaults={"settle": 0.5},
              doc="no submit sent after the fault took effect (+ settle) and answered before its end "

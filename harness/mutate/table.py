@@ -131,6 +131,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "system/broker.py",
            "            pipe.sadd(self.keys.workers_active, worker_id)\n", "",
            ("task-timeout", "kill-worker")),
+    Mutant("deregister-keeps-worker", DISCOVERY,
+           "a gracefully exiting worker does not deregister: its registration stays until the leader "
+           "reaps it as lost (its connections closed)",
+           "system/lua/deregister.lua",
+           "redis.call('SREM', KEYS[1], ARGV[3])\nredis.call('DEL', KEYS[2])\n", "",
+           ("sigterm-handback",)),
     Mutant("handback-forgets-queue", HANDBACK,
            "tasks handed back on SIGTERM are marked queued but not put on a queue",
            "system/lua/release.lua",

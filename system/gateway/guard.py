@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from system.config import Settings
 from system.errors import ConfigError, TaskQueueError
+from system.gateway.dashboard import STATIC
 
 # probes and discovery (/health hides details), and the dashboard's static page, which holds no data
 # (it asks for the token and sends it on /dashboard/stream and every API call)
-OPEN_PATHS = frozenset({"/", "/health", "/openapi.json", "/dashboard", "/dashboard/dashboard.html",
-                        "/dashboard/dashboard.js", "/dashboard/dashboard.css", "/dashboard/chaos.js"})
+OPEN_PATHS = frozenset({"/", "/health", "/openapi.json", "/dashboard", *(f"/dashboard/{name}" for name in STATIC)})
 PROBE_PATHS = frozenset({"/", "/health"})  # any Host: orchestrators probe by IP (Kubernetes: the pod IP)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")

@@ -24,7 +24,9 @@ elseif holder ~= me or redis.call('GET', KEYS[8]) ~= epoch then
 end
 -- reaped only while the registration is that instance's (or gone): a restarted worker with
 -- the same id has registered a new instance and keeps its tasks
-local lost_ids, any = {}, false
+-- stats worker_lost counts the registrations removed here: a worker that deregistered itself
+-- on a graceful exit has none left to remove, so the counter tells the two exits apart
+local lost_ids, any, removed = {}, false, 0
 for i = 8, #ARGV, 2 do
   local wk = KEYS[11 + (i - 8) / 2]
   local registered = redis.call('HGET', wk, 'instance')
@@ -33,9 +35,11 @@ for i = 8, #ARGV, 2 do
     if registered then
       redis.call('DEL', wk)
       redis.call('SREM', KEYS[10], ARGV[i])
+      removed = removed + 1
     end
   end
 end
+if removed > 0 then redis.call('HINCRBY', KEYS[6], 'worker_lost', removed) end
 if not any then return {tonumber(epoch), 0, 0} end
 local now, snapshot, max_exp = now_ms(), tonumber(ARGV[6]), tonumber(ARGV[7])
 local requeued, died = 0, 0
@@ -49,7 +53,6 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
 end
 if requeued > 0 then
   redis.call('HINCRBY', KEYS[6], 'lease_expired', requeued)
-  redis.call('HINCRBY', KEYS[6], 'worker_lost', requeued)
   for _ = 1, math.min(requeued, 16) do redis.call('LPUSH', KEYS[9], 1) end
   redis.call('LTRIM', KEYS[9], 0, 255)
 end

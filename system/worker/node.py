@@ -23,6 +23,7 @@ from system.connection import connect, worker_client_name
 from system.errors import BrokerUnavailable
 from system.keys import PRIORITIES
 from system.tracing import worker_tracing
+from system.worker.acker import ack_loop
 from system.worker.duties import heartbeat_loop, leader_loop, presence_loop, start_daemon
 from system.worker.execution import Attempt, failure, run_attempt
 from system.worker.prefetch import (
@@ -33,44 +34,14 @@ from system.worker.prefetch import (
     prefetch_budget,
     prefetch_count,
 )
-from system.worker.supervise import Liveness, backoff_s, supervised
+from system.worker.supervise import Liveness, supervised
+from system.worker.testhooks import crash_point
 
 log = logging.getLogger("system.worker")
 CLAIM_BATCH = 64
-ACK_BATCH = 256
-ACK_LINGER_S = 0.002  # an ack waits this long for company while other tasks run: 1 round trip per many
 MAX_UNACKED = 1024  # outcomes held while Redis does not answer, before claiming pauses
 URGENT_WAIT_S = 0.05  # the most a free slot waits for a claim of a more urgent task (one round trip)
-# Test hook, not a setting: TQ_CRASH_AT=after_claim|before_ack|after_ack makes the process die
-# at that point as if SIGKILLed (tests/integration/test_crash_points.py). Unset in production.
-CRASH_AT = os.environ.get("TQ_CRASH_AT", "")
-# Test hook, not a setting: TQ_STALL_LOOP=ack makes the acker block forever before its first
-# ack, as a call that never returns would (tests/integration/test_worker_robust.py).
-STALL_LOOP = os.environ.get("TQ_STALL_LOOP", "")
 LOOPS = ("claim", "ack", "heartbeat", "leader")  # long-lived loops whose liveness the heartbeat reports
-IDLE_BEAT_S = 1.0  # an idle acker still reports a beat this often
-ACK_RETRY_MAX_S = 1.0  # longest wait between two tries of an unacked batch
-START_REPORT_S = 0.005  # a task still running this long after its start has the start sent alone
-
-
-def _due_starts(outcomes: list[Outcome], starts: dict[str, Start]) -> list[Start]:
-    """Starts to send now, removed from `starts`: those older than START_REPORT_S. A start whose
-    task's outcome is in this batch is dropped; the outcome carries its start time."""
-    for outcome in outcomes:
-        starts.pop(outcome.id, None)
-    if not starts:
-        return []
-    cutoff = time.monotonic() - START_REPORT_S
-    due = [start for start in starts.values() if start.began <= cutoff]
-    for start in due:
-        del starts[start.id]
-    return due
-
-
-def crash_point(name: str) -> None:
-    """Die here, without any cleanup, when the test hook names this point."""
-    if CRASH_AT == name:
-        os._exit(137)
 
 
 class WorkerNode:
@@ -101,7 +72,7 @@ class WorkerNode:
         self._task_ms = MeanDuration()
         self._last_start = 0.0  # time.monotonic() of the latest task start on this node
         self._ready: ReadyBuffer[Attempt] = ReadyBuffer(PRIORITIES)
-        self._outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()
+        self.outcomes: queue.SimpleQueue[Outcome | Start | None] = queue.SimpleQueue()  # to the acker; None: stop
         self.liveness = Liveness(LOOPS)
         self.stall_s = settings.worker_stall_ms / 1000
         self.tracing = worker_tracing(settings, self.worker_id, self.broker)  # None when off
@@ -110,7 +81,7 @@ class WorkerNode:
     def run(self) -> None:
         """Serve until stop() (SIGTERM) or, in burst mode, until there is nothing left to do."""
         log.info("%s: started (concurrency %d)", self.worker_id, self.concurrency)
-        acker = self._start(self._ack_loop, "ack")
+        acker = start_daemon(ack_loop, self, "ack")
         # daemon threads: a handler still stuck after the grace period must not keep the process
         for n in range(self.concurrency):
             self._start(self._task_loop, f"task_{n}")
@@ -122,7 +93,7 @@ class WorkerNode:
         finally:
             self.stopping.set()  # also in burst mode, where stop() was never called
             self._drain()
-            self._outcomes.put(None)
+            self.outcomes.put(None)
             self._ready.close(self.concurrency)
             acker.join(timeout=self.settings.shutdown_grace_s)
             self.exited.set()
@@ -288,7 +259,7 @@ class WorkerNode:
             self.slot_freed.set()
         # reserved -> running travels with the acks: merged into this task's own ack if it ends
         # within START_REPORT_S, else sent alone about then (no round trip per task)
-        self._outcomes.put(Start(attempt.claim.id, attempt.claim.token, attempt.began))
+        self.outcomes.put(Start(attempt.claim.id, attempt.claim.token, attempt.began))
         if self.tracing:
             self.tracing.started(attempt.claim)
         return True
@@ -308,7 +279,7 @@ class WorkerNode:
             if wake:  # only then: a claim loop woken for nothing costs two context switches
                 self.slot_freed.set()
         if report:  # else the timeout watchdog already failed it; this late result is dropped
-            self._outcomes.put(outcome)
+            self.outcomes.put(outcome)
 
     def _drain(self) -> None:
         """Graceful stop: let running tasks finish within the grace period, hand back the rest."""
@@ -338,78 +309,13 @@ class WorkerNode:
         with self._lock:
             return any(a.started or a.reported for a in self._attempts.values())
 
-    # --- acks ------------------------------------------------------------------------
-    def _ack_loop(self) -> None:
-        """Send outcomes (and starts) in batches; on any error keep them and retry (fencing
-        makes it safe).
+    # --- acks (the loop is acker.py) -------------------------------------------------
+    def busy(self) -> bool:
+        """Tasks run or wait in the buffer: an outcome may soon have company (read without the lock)."""
+        return bool(self._running or self._buffered)
 
-        A broker error (Redis down, OOM, MISCONF, ...) counts as a live round; any other error
-        is logged and retried without a beat, so an acker that cannot work shows as stalled."""
-        pending: list[Outcome] = []
-        starts: dict[str, Start] = {}  # started tasks whose start is not sent yet
-        closing = False
-        failures = 0
-        while not (closing and not pending):
-            closing = self._gather(pending, starts, closing)
-            due = _due_starts(pending, starts)
-            if not pending and not due:
-                continue
-            if STALL_LOOP == "ack":
-                threading.Event().wait()
-            crash_point("before_ack")
-            try:
-                verdicts, top = self.broker.finish_and_peek(self.worker_id, pending, due)
-                crash_point("after_ack")
-            except BrokerUnavailable as exc:
-                self.liveness.beat("ack")
-                log.warning("%s: ack failed (%s); retrying %d", self.worker_id, exc, len(pending) + len(due))
-            except Exception:  # noqa: BLE001 - keep the outcomes; the stall shows in /health
-                log.exception("%s: ack failed unexpectedly; retrying %d", self.worker_id, len(pending) + len(due))
-            else:
-                self.liveness.beat("ack")
-                failures = 0
-                self._acked(pending, verdicts, top)
-                pending = []
-                continue
-            starts.update((start.id, start) for start in due)
-            failures += 1
-            if self.exited.wait(min(ACK_RETRY_MAX_S, 2 * backoff_s(failures))):
-                return
-
-    def _gather(self, pending: list[Outcome], starts: dict[str, Start], closing: bool) -> bool:
-        """Add queued outcomes to `pending` and starts to `starts` (waiting up to IDLE_BEAT_S,
-        or until the oldest start is due, for a first item; lingering for company after an
-        outcome while tasks run); returns whether the stop marker came."""
-        if not pending and not closing:
-            oldest = min((start.began for start in starts.values()), default=None)
-            wait = IDLE_BEAT_S if oldest is None else oldest + START_REPORT_S - time.monotonic()
-            try:
-                item = self._outcomes.get(timeout=max(0.0, wait))
-            except queue.Empty:
-                self.liveness.beat("ack")  # idle is alive
-                return False
-            if item is None:
-                return True
-            if type(item) is Start:
-                starts[item.id] = item
-            else:
-                pending.append(item)
-                if self._running or self._buffered:
-                    time.sleep(ACK_LINGER_S)  # let the other running tasks join this batch
-        while len(pending) < ACK_BATCH:
-            try:
-                item = self._outcomes.get_nowait()
-            except queue.Empty:
-                break
-            if item is None:
-                return True
-            if type(item) is Start:
-                starts[item.id] = item
-            else:
-                pending.append(item)
-        return closing
-
-    def _acked(self, outcomes: list[Outcome], verdicts: list[str], queued_top: str | None) -> None:
+    def acked(self, outcomes: list[Outcome], verdicts: list[str], queued_top: str | None) -> None:
+        """Redis recorded these outcomes: drop their held leases and count them."""
         if self.tracing:
             self.tracing.finished(outcomes, verdicts)
         with self._lock:
@@ -451,7 +357,7 @@ class WorkerNode:
                 attempt.reported = True
                 attempt.cancelled.set()
         for attempt in overdue:
-            self._outcomes.put(failure(attempt.claim, f"timed out after {attempt.claim.timeout:g}s", self.settings,
+            self.outcomes.put(failure(attempt.claim, f"timed out after {attempt.claim.timeout:g}s", self.settings,
                                        attempt.began))
 
     def hand_back_stale(self, older_than_s: float) -> None:

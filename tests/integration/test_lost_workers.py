@@ -106,7 +106,18 @@ def test_killed_worker_is_requeued_within_a_tick_not_a_lease(
         assert expired["detail"] == LOST
         assert expired["t"] - killed_at <= 2 * settings.reaper_interval_ms / 1000 + MARGIN < LEASE_S
     assert victim not in {w["id"] for w in broker.workers()[0]}  # its registration went with it
-    assert int(broker.client.hget(broker.keys.stats, "worker_lost")) == len(held)
+    assert int(broker.client.hget(broker.keys.stats, "worker_lost")) == 1  # reaped, not deregistered
+
+
+def test_a_sigterm_worker_deregisters_itself_and_is_not_counted_lost(
+        spawn: Callable[..., Process], broker: Broker, settings: Settings) -> None:
+    procs = start(spawn, broker, "w1", "w2")
+    procs["w1"].signal(signal.SIGTERM)
+    assert procs["w1"].proc.wait(timeout=15) == 0
+    assert "w1" not in {w["id"] for w in broker.workers()[0]}  # gone as it exited, not a tick later
+    until = redis_now(broker) + 3 * settings.reaper_interval_ms / 1000 + MARGIN  # the leader looked
+    wait_until(lambda: redis_now(broker) > until, timeout=10, message="three reaper ticks")
+    assert int(broker.client.hget(broker.keys.stats, "worker_lost") or 0) == 0
 
 
 def test_killed_leader_is_replaced_and_its_tasks_requeued_at_once(
@@ -140,7 +151,6 @@ def test_frozen_worker_keeps_its_connection_and_is_handled_by_its_lease(
         expired = first_expiry(broker, task_id, "w1")
         assert expired.get("detail") != LOST
         assert expired["t"] - frozen_at >= LEASE_S - 1.5  # the last extension was < 1 heartbeat before
-    assert int(broker.client.hget(broker.keys.stats, "worker_lost") or 0) == 0
     assert_delivered(wait_final(broker, ids, timeout=10), statuses=("succeeded",))
 
 

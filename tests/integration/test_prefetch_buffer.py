@@ -48,7 +48,7 @@ def test_a_buffered_task_whose_lease_was_lost_is_dropped_not_run(broker: Broker,
     node._ready.close(1)
     node._task_loop()
     assert not node.held() and node.info()["running"] == 0
-    assert node._outcomes.empty()  # no result, not even a stale one, is reported
+    assert node.outcomes.empty()  # no result, not even a stale one, is reported
 
 
 def test_a_handler_raising_system_exit_fails_its_task_and_the_slot_goes_on(
@@ -63,7 +63,7 @@ def test_a_handler_raising_system_exit_fails_its_task_and_the_slot_goes_on(
     node._hold(broker.claim("w1", 2))
     node._ready.close(1)
     node._task_loop()  # runs both, then returns on close: the exit did not end the thread
-    queued = [node._outcomes.get_nowait() for _ in range(4)]  # each task's start, then its outcome
+    queued = [node.outcomes.get_nowait() for _ in range(4)]  # each task's start, then its outcome
     assert [type(item).__name__ for item in queued] == ["Start", "Outcome", "Start", "Outcome"]
     outcomes = queued[1::2]
     assert [o.ok for o in outcomes] == [False, True]

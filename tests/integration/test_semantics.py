@@ -298,6 +298,7 @@ def test_worker_registry_expires_and_is_pruned(broker: Broker, fast: Broker) -> 
     wait_until(lambda: broker.workers()[0] == [], timeout=3, message="w1's registration to expire")
     assert fast.prune(epoch) == ["w1"]
     assert broker.client.smembers(broker.keys.workers_active) == set()
+    assert broker.stats()["worker_lost"] == 1  # w1 expired; w2 deregistered
 
 
 def test_a_task_whose_lease_keeps_expiring_goes_dead(broker: Broker, fast: Broker) -> None:

@@ -7,7 +7,7 @@ def test_starts_are_merged_into_their_outcome_or_sent_once_due() -> None:
     import time
 
     from system.broker import Outcome, Start
-    from system.worker.node import START_REPORT_S, _due_starts
+    from system.worker.acker import START_REPORT_S, _due_starts
 
     now = time.monotonic()
     starts = {"done": Start("done", "1", now - 1), "long": Start("long", "1", now - 2 * START_REPORT_S),
