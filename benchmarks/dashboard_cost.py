@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -158,10 +159,13 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def summarize(rounds: list[dict[str, Drain]], n: int) -> dict[str, dict[str, dict[str, float]]]:
+def summarize(rounds: list[dict[str, Drain]], n: int, *, cpus: int) -> dict[str, dict[str, dict[str, float]]]:
     """Per mode: throughput ratio to the same round's `closed` drain, the dashboard's CPU per
     second of drain (gateway beyond `closed`'s, plus the browser), and that CPU as a share of
-    the CPU the `closed` drain used per second (workers + redis-server). Pure."""
+    the machine (`cpus` CPU-seconds a second: what a CPU-bound drain loses to it when the CPU is
+    saturated) and of the CPU the `closed` drain got per second (workers + redis-server; the
+    bound if every CPU-second of the dashboard came out of the drain's, which on a crowded
+    machine is small because others take most of it). Pure."""
     out: dict[str, dict[str, dict[str, float]]] = {}
     drain_cpu_per_s = [(row["closed"].workers_cpu + row["closed"].redis_cpu) / row["closed"].window_s
                        for row in rounds]
@@ -169,15 +173,16 @@ def summarize(rounds: list[dict[str, Drain]], n: int) -> dict[str, dict[str, dic
         1e6 * (row["closed"].workers_cpu + row["closed"].redis_cpu) / n for row in rounds]),
         "drain_cpu_per_s": _spread(drain_cpu_per_s)}
     for mode in MODES[1:]:
-        ratios, dash, share = [], [], []
+        ratios, dash, share, machine = [], [], [], []
         for row, drain_rate in zip(rounds, drain_cpu_per_s, strict=True):
             d, c = row[mode], row["closed"]
             own = (d.gateway_cpu - c.gateway_cpu * d.window_s / c.window_s + d.browser_cpu) / d.window_s
             ratios.append(d.rate / c.rate)
             dash.append(own)
             share.append(own / drain_rate)
+            machine.append(own / cpus)
         out[mode] = {"rate_ratio": _spread(ratios), "dashboard_cpu_per_s": _spread(dash),
-                     "cpu_share": _spread(share)}
+                     "cpu_share": _spread(share), "machine_share": _spread(machine)}
     return out
 
 
@@ -188,7 +193,7 @@ def _line(round_: int, row: dict[str, Drain]) -> str:
     return f"round {round_ + 1}: " + "  ".join(parts)
 
 
-def report(summary: dict[str, dict[str, dict[str, float]]], *, rounds: int, n: int,
+def report(summary: dict[str, dict[str, dict[str, float]]], *, rounds: int, n: int, cpus: int,
            say: Callable[[str], None] = print) -> None:
     cpu = summary["closed"]
     say(f"drain CPU (workers + redis-server), closed: {cpu['drain_cpu_us_per_task']['median']:.0f} µs/task, "
@@ -199,7 +204,8 @@ def report(summary: dict[str, dict[str, dict[str, float]]], *, rounds: int, n: i
             f"(min {s['rate_ratio']['min']:.3f}, max {s['rate_ratio']['max']:.3f}) over {rounds} rounds of {n} no-ops")
         say(f"{mode} dashboard CPU: median {1000 * s['dashboard_cpu_per_s']['median']:.1f} ms/s "
             f"(min {1000 * s['dashboard_cpu_per_s']['min']:.1f}, max {1000 * s['dashboard_cpu_per_s']['max']:.1f}) "
-            f"= {100 * s['cpu_share']['median']:.1f} % of the drain's CPU "
+            f"= {100 * s['machine_share']['median']:.2f} % of the machine's {cpus} CPUs, "
+            f"{100 * s['cpu_share']['median']:.1f} % of the CPU the drain got "
             f"({100 * s['cpu_share']['min']:.1f}-{100 * s['cpu_share']['max']:.1f} %)")
 
 
@@ -232,10 +238,11 @@ def main(argv: list[str] | None = None) -> int:
             sut.close()
     finally:
         launcher.stop_all()
-    summary = summarize(rounds, args.n)
-    report(summary, rounds=len(rounds), n=args.n)
+    cpus = os.cpu_count() or 1
+    summary = summarize(rounds, args.n, cpus=cpus)
+    report(summary, rounds=len(rounds), n=args.n, cpus=cpus)
     if args.json:
-        args.json.write_text(json.dumps({"n": args.n, "summary": summary,
+        args.json.write_text(json.dumps({"n": args.n, "cpus": cpus, "summary": summary,
                                          "rounds": [{m: asdict(d) for m, d in row.items()} for row in rounds]},
                                         indent=2))
     return 0

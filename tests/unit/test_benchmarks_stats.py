@@ -112,9 +112,10 @@ def test_dashboard_cost_order_is_balanced_and_its_summary_pairs_rounds() -> None
                "browser": drain("browser", 950, 0.02, 0.08)},
               {"closed": drain("closed", 500, 0.0), "stream": drain("stream", 510, 0.02),
                "browser": drain("browser", 480, 0.02, 0.08)}]
-    s = summarize(rounds, n=2000)
+    s = summarize(rounds, n=2000, cpus=2)
     assert s["closed"]["drain_cpu_us_per_task"]["median"] == pytest.approx(1000)  # 2 CPU-s / 2000
     assert s["stream"]["rate_ratio"]["min"] == pytest.approx(0.99) and s["stream"]["rate_ratio"]["max"] == 1.02
     assert s["browser"]["dashboard_cpu_per_s"]["median"] == pytest.approx(0.05)     # (0.02 + 0.08) / 2 s
     assert s["browser"]["cpu_share"]["median"] == pytest.approx(0.05)               # of 1 CPU-s/s
+    assert s["browser"]["machine_share"]["median"] == pytest.approx(0.025)          # of 2 CPUs
     assert set(s) == set(MODES)
