@@ -7,12 +7,11 @@ a run in progress and are left alone; a `--keep-up` run's harness has exited, so
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.backends.procs import kill_leftover
+from harness.backends.procs import kill_leftover, pid_running
 from harness.ledger import Outstanding, ledgers, outstanding, read_records
 
 
@@ -20,21 +19,6 @@ def owner_pid(ledger_path: Path) -> int | None:
     """ledger-<run>-<pid>.jsonl -> pid."""
     tail = ledger_path.stem.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else None
-
-
-def _alive(pid: int | None) -> bool:
-    if pid is None or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (e.g. a test's own child) is not running anything
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def undo(left: Outstanding, *, say: Callable[[str], None]) -> list[str]:
@@ -65,7 +49,7 @@ def cleanup_leftovers(directory: Path, *, say: Callable[[str], None] = lambda _:
     """Process every finished-but-not-torn-down ledger in `directory`; returns problems."""
     problems: list[str] = []
     for path in ledgers(directory):
-        if not include_live and _alive(owner_pid(path)):
+        if not include_live and pid_running(owner_pid(path), self_counts=False):
             continue
         left = outstanding(read_records(path))
         found = undo(left, say=say)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import signal
 from pathlib import Path
 from typing import Any
 
 from harness.backends import BACKEND_NAMES, capabilities_of, docker_available
+from harness.backends.procs import pid_running
 from harness.control import SessionError, call, read_session, wait_result
 from harness.ledger import state_dir
 from harness.loader import ScenarioError, validate
@@ -67,6 +67,9 @@ def cmd_up(args: argparse.Namespace, console: Any, say: Any, interrupt: Any) -> 
     except ScenarioError as exc:
         return _error(console, exc.errors)
     signal.signal(signal.SIGTERM, interrupt)
+    # `harness up &` from a script (no job control) starts with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt: a session is ended by SIGINT, so take it back explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     opts = RunOptions(backend=backend, out=args.out, state_dir=args.state_dir, say=say)
     try:
         result = run_session(scenario, opts, with_load=args.file is not None, sentinel=args.sentinel)
@@ -135,11 +138,7 @@ def cmd_down(args: argparse.Namespace, console: Any) -> int:
     if doc is None:
         return EXIT_BAD_INPUT
     def alive() -> bool:
-        try:
-            os.kill(int(doc["pid"]), 0)
-        except OSError:
-            return False
-        return True
+        return pid_running(int(doc["pid"]), self_counts=True)
     try:
         call(doc, "POST", "/down", {})
     except SessionError as exc:

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import requests
 
+from harness.backends.procs import pid_running
+
 SESSION_FILE = "session.json"
 HEADER = "X-Harness-Token"
 
@@ -189,16 +191,6 @@ def write_session(states: Path, doc: dict[str, Any]) -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_session(states: Path) -> dict[str, Any]:
     """The running session's file; SessionError names what to do when there is none (a file
     left by a killed `harness up` counts as none)."""
@@ -209,7 +201,7 @@ def read_session(states: Path) -> dict[str, Any]:
         raise SessionError(f"no session running (no {path}); start one with `harness up`") from None
     except ValueError as exc:
         raise SessionError(f"{path} is not readable JSON ({exc}); remove it and `harness up` again") from None
-    if not _alive(int(doc.get("pid", 0))):
+    if not pid_running(int(doc.get("pid", 0)), self_counts=True):
         raise SessionError(f"no session running: {path} is left by process {doc.get('pid')}, which is "
                            "gone; `harness cleanup` removes what it left, then `harness up`")
     return doc

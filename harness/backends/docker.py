@@ -293,7 +293,9 @@ class DockerBackend(ProxiedNetwork):
         return list(add), list(remove)
 
     def _clone_worker(self, node: str) -> None:
-        """A new replica `<project>-worker-K` configured like the existing ones."""
+        """A new replica `<project>-worker-K` configured like the existing ones, init process
+        included: without compose's `init: true` the worker would be PID 1, which a SIGKILL from
+        inside its own container cannot end and which reaps no zombies."""
         src = self._container(self.known_workers()[0]).attrs
         cfg, host = src["Config"], src["HostConfig"]
         labels = {**cfg["Labels"], "com.docker.compose.container-number": str(_number(node))}
@@ -302,7 +304,8 @@ class DockerBackend(ProxiedNetwork):
             cfg["Image"], command=cfg["Cmd"], entrypoint=cfg["Entrypoint"], environment=cfg["Env"],
             name=f"{self.project}-{node}", labels=labels, network=network, detach=True,
             restart_policy=host.get("RestartPolicy") or None,
-            stop_signal=cfg.get("StopSignal") or None, user=cfg.get("User") or None,
+            stop_signal=cfg.get("StopSignal") or None,
+            init=host.get("Init"), user=cfg.get("User") or None,
             mounts=_same_mounts(host), volumes=host.get("Binds") or None)
 
     # -- network faults ---------------------------------------------------------------------

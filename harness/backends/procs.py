@@ -136,6 +136,27 @@ class Supervisor:
         return problems
 
 
+def pid_running(pid: int | None, *, self_counts: bool) -> bool:
+    """Whether `pid` is a process still running something (a zombie, e.g. a test's own unreaped
+    child, is not). `self_counts` says whether the caller's own pid answers True: a session
+    served by this very process is alive (control), but a ledger of this process is not another
+    run's (cleanup)."""
+    if pid is None or pid <= 0:
+        return False
+    if pid == os.getpid():
+        return self_counts
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _killpg(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)

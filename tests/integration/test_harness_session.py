@@ -27,7 +27,7 @@ def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=180)
 
 
-def wait_session(state: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+def wait_session(state: Path, proc: subprocess.Popen[bytes], *, timeout: float = 90) -> dict[str, Any]:
     """The session file once the system is up (it names the dashboard then)."""
     def ready() -> dict[str, Any] | None:
         assert proc.poll() is None, proc.communicate()[0].decode()[-3000:]
@@ -36,7 +36,7 @@ def wait_session(state: Path, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
         except (OSError, ValueError):
             return None
         return doc if "dashboard_url" in doc else None
-    return wait_until(ready, timeout=90, interval=0.2, message="the session to be up")
+    return wait_until(ready, timeout=timeout, interval=0.2, message="the session to be up")
 
 
 def up(tmp_path: Path, *extra: str) -> Any:

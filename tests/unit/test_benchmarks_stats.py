@@ -95,3 +95,27 @@ def test_merge_replaces_only_what_was_measured_again() -> None:
 def test_never_survives_the_trip_through_json() -> None:
     entry = {"median": None, "runs": 0, "values": [None, None]}
     assert report.cell(entry, "{:.1f}") == "never (cap)"
+
+
+def test_dashboard_cost_order_is_balanced_and_its_summary_pairs_rounds() -> None:
+    from collections import Counter
+
+    from benchmarks.dashboard_cost import MODES, Drain, mode_order, summarize
+    assert mode_order(0) == ("closed", "stream", "browser") and mode_order(1) == ("browser", "stream", "closed")
+    seats = Counter((pos, mode) for r in range(6) for pos, mode in enumerate(mode_order(r)))
+    assert set(seats.values()) == {2} and len(seats) == 9, "every mode in every position twice"
+
+    def drain(mode: str, rate: float, gw: float, browser: float = 0.0) -> Drain:
+        return Drain(mode=mode, rate=rate, window_s=2.0, workers_cpu=1.5, redis_cpu=0.5,
+                     gateway_cpu=gw, browser_cpu=browser)
+    rounds = [{"closed": drain("closed", 1000, 0.0), "stream": drain("stream", 990, 0.02),
+               "browser": drain("browser", 950, 0.02, 0.08)},
+              {"closed": drain("closed", 500, 0.0), "stream": drain("stream", 510, 0.02),
+               "browser": drain("browser", 480, 0.02, 0.08)}]
+    s = summarize(rounds, n=2000, cpus=2)
+    assert s["closed"]["drain_cpu_us_per_task"]["median"] == pytest.approx(1000)  # 2 CPU-s / 2000
+    assert s["stream"]["rate_ratio"]["min"] == pytest.approx(0.99) and s["stream"]["rate_ratio"]["max"] == 1.02
+    assert s["browser"]["dashboard_cpu_per_s"]["median"] == pytest.approx(0.05)     # (0.02 + 0.08) / 2 s
+    assert s["browser"]["cpu_share"]["median"] == pytest.approx(0.05)               # of 1 CPU-s/s
+    assert s["browser"]["machine_share"]["median"] == pytest.approx(0.025)          # of 2 CPUs
+    assert set(s) == set(MODES)

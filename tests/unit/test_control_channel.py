@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import requests
 
+from harness.backends.procs import pid_running
 from harness.control import HEADER, ControlServer, SessionError, read_session, stale_session, write_session
+from tests.support.servers import wait_until
 
 GATEWAY = "http://127.0.0.1:5999"
 
@@ -90,3 +92,22 @@ def test_session_file_is_private_and_dies_with_its_process(tmp_path: Path) -> No
     assert stale_session(tmp_path) is None and not path.exists()
     with pytest.raises(SessionError, match="no session running"):
         read_session(tmp_path)
+
+
+def test_a_zombie_session_is_gone_and_only_the_caller_chooses_whether_it_counts(tmp_path: Path) -> None:
+    """A `harness up` that died but is not yet reaped (a zombie child of the test or shell that
+    started it) serves nothing: its file counts as stale. Cleanup asks the same question with
+    the opposite answer for its own pid (its own ledger is not another run's)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    wait_until(lambda: Path(f"/proc/{child.pid}/stat").read_text().split(") ", 1)[1][0] == "Z",
+               timeout=10, message="the child to exit unreaped")
+    try:
+        assert not pid_running(child.pid, self_counts=True)
+        write_session(tmp_path, {"pid": child.pid, "url": "http://127.0.0.1:1", "token": "t"})
+        with pytest.raises(SessionError, match="which is gone"):
+            read_session(tmp_path)
+    finally:
+        child.wait()
+    assert pid_running(os.getpid(), self_counts=True)
+    assert not pid_running(os.getpid(), self_counts=False)
+    assert not pid_running(None, self_counts=True) and not pid_running(0, self_counts=True)
