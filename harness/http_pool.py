@@ -7,7 +7,7 @@ spends per request is taken from the gateway (docs/benchmarks.md, section 5a). A
 bytes written to an idle connection and a callback run from `data_received` when its answer is
 complete: no task, stream, future or timer per request (timeouts are swept every
 `SWEEP_S`). Idle connections are reused first-in first-out, so the load spreads over all of
-them and so over every gunicorn process they landed on. Nothing is retried: a request whose
+them (and the gunicorn processes they landed on share it). Nothing is retried: a request whose
 answer did not arrive is the caller's `info` outcome. `post` is the awaitable form, for the
 rare requests (re-sends) that are not worth a callback.
 """

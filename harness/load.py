@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ TRANSPORTS = ("pool", "aiohttp")
 LAG_FINE_S = 0.0001    # histogram buckets of 0.1 ms up to LAG_FINE_MAX_S, then of 10 ms
 LAG_FINE_MAX_S = 0.1
 LAG_COARSE_S = 0.01
+REALTIME_PRIORITY = 1  # the lowest SCHED_RR priority: above every normal thread, below the kernel's own
 LAG_BUCKETS = int(LAG_FINE_MAX_S / LAG_FINE_S) + 1000  # up to 10 s; later lands in the last one
 
 
@@ -116,7 +118,7 @@ class LoadGenerator:
     def __init__(self, plan: Sequence[Any], *, gateway_url: str, run_id: str,
                  record: Callable[[SubmitRecord], None], clock: Callable[[], float],
                  clients: int = 4, batch: int | None = None, timeout: float = 2.0,
-                 token: str | None = None, transport: str = "pool") -> None:
+                 token: str | None = None, transport: str = "pool", realtime: bool = False) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport {transport!r}: use one of {', '.join(TRANSPORTS)}")
         self.plan = list(plan)
@@ -129,6 +131,8 @@ class LoadGenerator:
         self.timeout = timeout
         self.token = token
         self.transport = transport
+        self.realtime = realtime
+        self.scheduling = "normal"  # or "realtime", or why realtime was refused
         self.counters = LoadCounters()
         self.stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -153,6 +157,8 @@ class LoadGenerator:
         return not self._thread.is_alive()
 
     def _main(self) -> None:
+        if self.realtime:
+            self.scheduling = realtime_thread()
         try:
             asyncio.run(self._run())
         except Exception as exc:  # noqa: BLE001 - a crashed generator must show, not vanish
@@ -296,6 +302,21 @@ def _outcomes(status: int, answer: bytes, error: BaseException | None, chunk: li
     if error is not None:
         return [Outcome("info", error=f"{error.__class__.__name__}: {error}"[:300])] * len(chunk)
     return outcome_of(status, answer, batch=len(chunk) if len(chunk) > 1 else None)
+
+
+def realtime_thread() -> str:
+    """Put the calling thread under SCHED_RR (needs root or CAP_SYS_NICE); say how it runs.
+
+    Why: a generator on the cores of the system it loads wakes for its planned times only when
+    the scheduler lets it, tens of ms late at p99 once the machine is busy (docs/benchmarks.md,
+    section 5a). As a real-time thread it runs as soon as it wakes, which is what a generator on
+    a machine of its own would do; it needs a tenth of a core, and the kernel keeps 5 % of every
+    second for normal threads whatever a real-time one does."""
+    try:
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
+    except (OSError, AttributeError) as exc:  # not root, a container without the capability, not Linux
+        return f"normal (realtime refused: {exc})"
+    return "realtime"
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # made once: json.dumps with options makes one a call
