@@ -82,17 +82,15 @@ def run_generator(url: str, *, rate: float | None, seconds: float, clients: int,
                   realtime: bool = False) -> dict[str, Any]:
     """The generator at a planned rate for `seconds`, or (rate None) `count` submits planned at
     once, sent as fast as `clients` requests in flight allow: what it sustained, its lag, its CPU,
-    and (given the gateway's port) its connections per gateway process halfway through."""
+    and (given the gateway's port) its connections per gateway process halfway through the run."""
     n = int(rate * seconds) if rate else count
     plan = [planned(i / rate if rate else 0.0, i, type="noop") for i in range(n)]
     records: list[SubmitRecord] = []
     gen = LoadGenerator(plan, gateway_url=url, run_id=run_id, record=records.append, clock=time.monotonic,
                         clients=clients, timeout=5.0, transport=transport, realtime=realtime)
+    spread = connections_later(gateway_port, after=seconds / 2) if gateway_port else None
     cpu0, wall0 = time.process_time(), time.monotonic()
     gen.start(wall0)
-    spread = {}
-    if gateway_port and not gen.join(timeout=seconds / 2):
-        spread = connections_per_process(gateway_port)
     gen.join()
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     ok = [r for r in records if r.outcome == "ok"]
@@ -102,21 +100,35 @@ def run_generator(url: str, *, rate: float | None, seconds: float, clients: int,
             "info": c.info, "rate": len(ok) / span, "lag_p50_ms": 1000 * c.lag_quantile(0.5),
             "lag_p99_ms": 1000 * c.lag_p99, "lag_max_ms": 1000 * c.lag_max, "cpu_cores": cpu / wall,
             "cpu_us_per_submit": 1e6 * cpu / max(1, len(records)), "keys_unique": len({r.key for r in records}),
-            "connections_per_gateway_process": sorted(spread.values(), reverse=True), "scheduling": gen.scheduling,
+            "connections_per_gateway_process": _counted(spread), "scheduling": gen.scheduling,
             "errors": gen.errors}
 
 
-def connections_per_process(port: int) -> dict[int, int]:
-    """Established connections to `port` per serving process (pid -> count), from `ss`."""
+def connections_later(port: int, *, after: float) -> subprocess.Popen[str] | None:
+    """`ss` listing the established connections to `port`, run by a shell `after` seconds from
+    now. Not from this process: its Python would take the GIL from the load thread, which a
+    real-time load thread then waits for behind a normal-priority one (tens of ms at p99)."""
     try:
-        out = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
-                             capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    counts: dict[int, int] = {}
+        return subprocess.Popen(["sh", "-c", f"sleep {after:.2f}; ss -Htnp state established '( sport = :{port} )'"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+
+
+def _counted(ss: subprocess.Popen[str] | None) -> list[int]:
+    """Connections per serving process, most first, from `connections_later`'s listing."""
+    if ss is None:
+        return []
+    try:
+        out, _ = ss.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        ss.kill()
+        ss.communicate()
+        return []
+    counts: dict[str, int] = {}
     for pid in re.findall(r"pid=(\d+)", out):
-        counts[int(pid)] = counts.get(int(pid), 0) + 1
-    return counts
+        counts[pid] = counts.get(pid, 0) + 1
+    return sorted(counts.values(), reverse=True)
 
 
 def start_gateway(launcher: Launcher, redis_url: str) -> tuple[str, int]:
