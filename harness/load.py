@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ TRANSPORTS = ("pool", "aiohttp")
 LAG_FINE_S = 0.0001    # histogram buckets of 0.1 ms up to LAG_FINE_MAX_S, then of 10 ms
 LAG_FINE_MAX_S = 0.1
 LAG_COARSE_S = 0.01
+REALTIME_PRIORITY = 1  # the lowest SCHED_RR priority: above every normal thread, below the kernel's own
 LAG_BUCKETS = int(LAG_FINE_MAX_S / LAG_FINE_S) + 1000  # up to 10 s; later lands in the last one
 
 
@@ -116,7 +118,7 @@ class LoadGenerator:
     def __init__(self, plan: Sequence[Any], *, gateway_url: str, run_id: str,
                  record: Callable[[SubmitRecord], None], clock: Callable[[], float],
                  clients: int = 4, batch: int | None = None, timeout: float = 2.0,
-                 token: str | None = None, transport: str = "pool") -> None:
+                 token: str | None = None, transport: str = "pool", realtime: bool = False) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport {transport!r}: use one of {', '.join(TRANSPORTS)}")
         self.plan = list(plan)
@@ -129,11 +131,14 @@ class LoadGenerator:
         self.timeout = timeout
         self.token = token
         self.transport = transport
+        self.realtime = realtime
+        self.scheduling = "normal"  # or "realtime", or why realtime was refused
         self.counters = LoadCounters()
         self.stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.t0 = 0.0
         self.errors: list[str] = []
+        self._following: set[asyncio.Task[None]] = set()
 
     def key(self, planned: Any) -> str:
         return f"{self.run_id}-{planned.index}"
@@ -152,6 +157,8 @@ class LoadGenerator:
         return not self._thread.is_alive()
 
     def _main(self) -> None:
+        if self.realtime:
+            self.scheduling = realtime_thread()
         try:
             asyncio.run(self._run())
         except Exception as exc:  # noqa: BLE001 - a crashed generator must show, not vanish
@@ -167,20 +174,17 @@ class LoadGenerator:
                         return resp.status, await resp.read()
                 await self._dispatch(post)
             return
-        pool = KeepAlivePool(self.gateway_url, size=self.clients)
+        pool = KeepAlivePool(self.gateway_url, size=self.clients, timeout=self.timeout)
         try:
-            await self._dispatch(lambda path, body, headers: asyncio.wait_for(pool.post(path, body, headers),
-                                                                              self.timeout))
+            await self._dispatch_pool(pool)
         finally:
             await pool.close()
 
     async def _dispatch(self, post: Post) -> None:
-        """Start each planned request at its time, with at most `clients` in flight."""
+        """Start each planned request at its time, with at most `clients` in flight (one task each)."""
         free = asyncio.Semaphore(self.clients)
         sending: set[asyncio.Task[None]] = set()
-        step = self.batch or 1
-        for i in range(0, len(self.plan), step):
-            chunk = self.plan[i:i + step]
+        for chunk in self._chunks():
             if not await self._wait_until(chunk[-1].t):
                 break
             await free.acquire()
@@ -190,6 +194,51 @@ class LoadGenerator:
             task.add_done_callback(sending.discard)
         if sending:
             await asyncio.gather(*sending)
+
+    async def _dispatch_pool(self, pool: KeepAlivePool) -> None:
+        """As `_dispatch`, but each request is bytes handed to an idle connection and its answer a
+        callback (`_answered`): the fewest steps per request the event loop allows."""
+        for chunk in self._chunks():
+            if not await self._wait_until(chunk[-1].t):
+                break
+            if not pool.has_room():
+                await pool.room()
+            self.counters.lag(max(0.0, self.clock() - self.t0 - chunk[-1].t))
+            keys = [self.key(p) for p in chunk]
+            request = pool.request(*self._request(chunk, keys))
+            t = self.clock()
+            pool.send(request, lambda status, answer, error, chunk=chunk, keys=keys, t=t:
+                      self._answered(pool, chunk, keys, t, _outcomes(status, answer, error, chunk)))
+        await pool.drain()
+        while self._following:
+            await asyncio.gather(*self._following)
+
+    def _chunks(self) -> Iterator[list[Any]]:
+        step = self.batch or 1
+        for i in range(0, len(self.plan), step):
+            yield self.plan[i:i + step]
+
+    def _answered(self, pool: KeepAlivePool, chunk: list[Any], keys: list[str], t: float,
+                  outcomes: list[Outcome]) -> None:
+        try:
+            self._record(chunk, keys, outcomes, t)
+        except Exception as exc:  # noqa: BLE001 - run from the connection's callback: stop and show it
+            self.errors.append(f"load: recording {keys[0]}: {exc!r}")
+            self.stop.set()
+            return
+        for planned, key, out in zip(chunk, keys, outcomes, strict=False):
+            if planned.resend or planned.cancel:
+                task = asyncio.get_running_loop().create_task(self._follow_up(pool.post, planned, key, out))
+                self._following.add(task)
+                task.add_done_callback(self._following.discard)
+
+    def _record(self, chunk: list[Any], keys: list[str], outcomes: list[Outcome], t: float) -> None:
+        t_done = self.clock()
+        for planned, key, out in zip(chunk, keys, outcomes, strict=False):
+            self.record(SubmitRecord(t=t, t_done=t_done, key=key, type=planned.type,
+                                     priority=planned.priority, outcome=out.outcome, id=out.id,
+                                     error=out.error))
+            self.counters.add(out.outcome)
 
     async def _wait_until(self, t: float) -> bool:
         """Sleep until run time t; False when stopped meanwhile."""
@@ -204,17 +253,13 @@ class LoadGenerator:
         keys = [self.key(p) for p in chunk]
         t = self.clock()
         try:
-            outcomes = await self._post(post, chunk, keys)
+            status, answer = await post(*self._request(chunk, keys))
+            outcomes = _outcomes(status, answer, None, chunk)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the outcome is unknown
-            outcomes = [Outcome("info", error=f"{exc.__class__.__name__}: {exc}"[:300])] * len(chunk)
+            outcomes = _outcomes(0, b"", exc, chunk)
         finally:
             free.release()
-        t_done = self.clock()
-        for planned, key, out in zip(chunk, keys, outcomes, strict=False):
-            self.record(SubmitRecord(t=t, t_done=t_done, key=key, type=planned.type,
-                                     priority=planned.priority, outcome=out.outcome, id=out.id,
-                                     error=out.error))
-            self.counters.add(out.outcome)
+        self._record(chunk, keys, outcomes, t)
         for planned, key, out in zip(chunk, keys, outcomes, strict=False):
             if planned.resend or planned.cancel:
                 await self._follow_up(post, planned, key, out)
@@ -228,10 +273,7 @@ class LoadGenerator:
                 [again] = await self._post(post, [planned], [key])
             except Exception as exc:  # noqa: BLE001 - as for the first send: outcome unknown
                 again = Outcome("info", error=f"{exc.__class__.__name__}: {exc}"[:300])
-            self.record(SubmitRecord(t=t, t_done=self.clock(), key=key, type=planned.type,
-                                     priority=planned.priority, outcome=again.outcome, id=again.id,
-                                     error=again.error))
-            self.counters.add(again.outcome)
+            self._record([planned], [key], [again], t)
         if planned.cancel and first.outcome == "ok" and first.id:
             await asyncio.to_thread(self._cancel, first.id)
 
@@ -243,14 +285,42 @@ class LoadGenerator:
             client.close()
 
     async def _post(self, post: Post, chunk: list[Any], keys: list[str]) -> list[Outcome]:
+        status, answer = await post(*self._request(chunk, keys))
+        return _outcomes(status, answer, None, chunk)
+
+    def _request(self, chunk: list[Any], keys: list[str]) -> tuple[str, bytes, dict[str, str]]:
+        """(path, body, headers) of one request: a single submit with its key in a header, or a
+        batch with each task's key in its body."""
         if len(chunk) == 1:
-            path, body, headers = "/tasks", chunk[0].body(), request_headers(keys[0], self.token)
-        else:
-            path, headers = "/tasks/batch", request_headers(None, self.token)
-            body = {"tasks": [{**p.body(), "idempotency_key": k} for p, k in zip(chunk, keys, strict=True)]}
-        status, answer = await post(path, _dumps(body), headers)
-        return outcome_of(status, answer, batch=len(chunk) if path != "/tasks" else None)
+            return "/tasks", _dumps(chunk[0].body()), request_headers(keys[0], self.token)
+        body = {"tasks": [{**p.body(), "idempotency_key": k} for p, k in zip(chunk, keys, strict=True)]}
+        return "/tasks/batch", _dumps(body), request_headers(None, self.token)
+
+
+def _outcomes(status: int, answer: bytes, error: BaseException | None, chunk: list[Any]) -> list[Outcome]:
+    """Each submit's outcome of one request: from its answer, or info when none came."""
+    if error is not None:
+        return [Outcome("info", error=f"{error.__class__.__name__}: {error}"[:300])] * len(chunk)
+    return outcome_of(status, answer, batch=len(chunk) if len(chunk) > 1 else None)
+
+
+def realtime_thread() -> str:
+    """Put the calling thread under SCHED_RR (needs root or CAP_SYS_NICE); say how it runs.
+
+    Why: a generator on the cores of the system it loads wakes for its planned times only when
+    the scheduler lets it, tens of ms late at p99 once the machine is busy (docs/benchmarks.md,
+    section 5a). As a real-time thread it runs as soon as it wakes, which is what a generator on
+    a machine of its own would do; it needs a tenth of a core, and the kernel keeps 5 % of every
+    second for normal threads whatever a real-time one does."""
+    try:
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_RR, os.sched_param(REALTIME_PRIORITY))
+    except (OSError, AttributeError) as exc:  # not root, a container without the capability, not Linux
+        return f"normal (realtime refused: {exc})"
+    return "realtime"
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode  # made once: json.dumps with options makes one a call
 
 
 def _dumps(body: Mapping[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _ENCODE(body).encode()

@@ -119,6 +119,7 @@ def meta_document(run: Any) -> dict[str, Any]:
         "load": None if load is None else {"submitted": load.counters.submitted,
                                             "max_lag_s": round(load.counters.lag_max, 3),
                                             "lag_p99_s": round(load.counters.lag_p99, 4),
+                                            "scheduling": load.scheduling,
                                             "errors": load.errors},
         "fault_errors": run.nemesis.errors if run.nemesis is not None else [],
         "problems": run.problems,

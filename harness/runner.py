@@ -68,6 +68,7 @@ class RunOptions:
     baseline: dict[str, Any] | None = None  # results.json of a run to compare key figures with
     baseline_threshold: float = 0.20
     late_after: float = 0.5   # a fault effective later than this after its schedule is flagged late
+    realtime_load: bool = False  # the load thread under SCHED_RR (harness.load.realtime_thread)
     on_progress: Callable[[Progress], None] | None = None
     say: Callable[[str], None] = lambda _: None
     argv: list[str] = field(default_factory=lambda: list(sys.argv))
@@ -182,7 +183,8 @@ class Run:
         self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
                                   record=self.history.write, clock=self.clock,
                                   clients=load.clients, batch=load.batch,
-                                  timeout=load.submit_timeout, token=endpoints.gateway_token)
+                                  timeout=load.submit_timeout, token=endpoints.gateway_token,
+                                  realtime=self.opts.realtime_load)
         self.enter("load")
         start = self.load_start = self.clock()
         self.load.start(start)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -68,3 +69,21 @@ def test_submits_after_the_gateway_dies_are_info_not_fail(transport: str, spawn:
     assert len(outcomes) == 150 and "fail" not in outcomes
     assert outcomes[:20] == ["ok"] * 20 and outcomes[-1] == "info"
     assert all(r.error and r.id is None for r in records if r.outcome == "info")
+
+
+def test_a_realtime_load_thread_runs_under_sched_rr_or_says_why_not(gateway_url: str, broker: Broker) -> None:
+    seen: list[int] = []
+    records: list[SubmitRecord] = []
+
+    def record(r: SubmitRecord) -> None:  # runs on the load thread: its policy is the one to see
+        seen.append(os.sched_getscheduler(threading.get_native_id()))
+        records.append(r)
+    gen = LoadGenerator([planned(i / 100, i) for i in range(10)], gateway_url=gateway_url, run_id="run-rt",
+                        record=record, clock=time.monotonic, realtime=True)
+    gen.start(time.monotonic())
+    assert gen.join(timeout=20) and not gen.errors
+    assert [r.outcome for r in records] == ["ok"] * 10
+    if os.geteuid() == 0:
+        assert gen.scheduling == "realtime" and set(seen) == {os.SCHED_RR}
+    else:
+        assert gen.scheduling.startswith("normal (realtime refused") and set(seen) == {os.SCHED_OTHER}
