@@ -191,7 +191,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def _lines(path: Path | str) -> Iterable[tuple[int, dict]]:
+def lines(path: Path | str) -> Iterable[tuple[int, dict]]:
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
             if not line.strip():
@@ -208,7 +208,7 @@ def _lines(path: Path | str) -> Iterable[tuple[int, dict]]:
 
 def read_history(path: Path | str) -> list[Record]:
     out = []
-    for number, raw in _lines(path):
+    for number, raw in lines(path):
         try:
             out.append(record_from_dict(raw))
         except HistoryError as exc:
@@ -218,7 +218,7 @@ def read_history(path: Path | str) -> list[Record]:
 
 def read_tasks(path: Path | str) -> list[TaskRecord]:
     out = []
-    for number, raw in _lines(path):
+    for number, raw in lines(path):
         try:
             out.append(task_from_dict(raw))
         except (TypeError, AttributeError) as exc:
@@ -252,4 +252,4 @@ def read_results(path: Path | str) -> dict[str, Any]:
 __all__ = ["SubmitRecord", "FaultRecord", "SampleRecord", "PhaseRecord", "Record", "TaskEvent",
            "TaskRecord", "FINAL_STATUSES", "HistoryError", "HistoryWriter", "record_from_dict",
            "record_to_dict", "task_from_dict", "task_to_dict", "read_history", "read_tasks",
-           "write_tasks", "write_results", "read_results"]
+           "write_tasks", "write_results", "read_results", "lines"]

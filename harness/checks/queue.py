@@ -8,19 +8,20 @@ stale_acks_rejected, dlq_contains (each `(view, params) -> CheckResult`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.base import CheckResult, RunView
-from harness.history import SubmitRecord, TaskRecord
+from harness.history import TaskRecord
 
 _SHOW = 5  # ids named in an explanation
 
 
 @dataclass(slots=True)
 class QueueAnalysis:
-    accepted: list[TaskRecord] = field(default_factory=list)   # ok or recovered, task found
+    accepted: Sequence[TaskRecord] = ()                         # ok or recovered, task found
     lost: list[str] = field(default_factory=list)              # ok, but no task record at all
     unfinished: list[TaskRecord] = field(default_factory=list)  # accepted, not final after drain
     recovered: list[TaskRecord] = field(default_factory=list)   # outcome unknown, task showed up
@@ -38,46 +39,63 @@ class QueueAnalysis:
         return len(self.accepted) + len(self.lost)
 
 
-def _group(submits: list[SubmitRecord]) -> list[list[SubmitRecord]]:
-    """One group per logical submit: retries with the same idempotency key are one request."""
-    groups: dict[str, list[SubmitRecord]] = {}
-    for i, s in enumerate(submits):
-        groups.setdefault(s.key or s.id or f"#{i}", []).append(s)
-    return list(groups.values())
-
-
 def analyse(view: RunView) -> QueueAnalysis:
+    """Sort submits and tasks (once per view's tables: several checks ask). Tasks are kept as
+    rows of the task table; only plain single successes are left out of the per-task loops,
+    which cannot add anything for them (one success, no stale ack, final)."""
+    memo = view.tasks.memo
+    key = ("queue", id(view.submits))
+    if key not in memo:
+        memo[key] = _analyse(view)
+    return memo[key]
+
+
+def _analyse(view: RunView) -> QueueAnalysis:
     out = QueueAnalysis()
-    seen: set[str] = set()
-    for group in _group(view.submits):
+    tasks = view.tasks
+    seen = bytearray(len(tasks))
+    accepted = array("I")
+    for group in view.submits.groups():
         outcomes = {s.outcome for s in group}
-        task = next((t for t in map(view.task_for, group) if t is not None), None)
-        if task is not None:
-            seen.add(task.id)
+        row = next((r for r in map(view.row_for, group) if r is not None), None)
+        if row is not None:
+            seen[row] = 1
         if "ok" in outcomes:
-            if task is None:
+            if row is None:
                 out.lost.append(next((s.id or s.key or "?") for s in group if s.outcome == "ok"))
                 continue
-            out.accepted.append(task)
+            accepted.append(row)
         elif "info" in outcomes:
-            if task is None:
+            if row is None:
                 out.indeterminate += 1
                 continue
-            out.recovered.append(task)
-            out.accepted.append(task)
+            out.recovered.append(tasks[row])
+            accepted.append(row)
         else:
             out.rejected += 1
-            if task is not None:
-                out.unexpected.append(task)
-    out.unfinished = [t for t in out.accepted if not t.final]
-    out.unmatched = [t for t in view.tasks if t.id not in seen]
-    for task in view.tasks:
+            if row is not None:
+                out.unexpected.append(tasks[row])
+    out.accepted = tasks.rows(accepted)
+    eventful = tasks.eventful_rows()
+    kept = set(eventful)
+    out.unfinished = [tasks[r] for r in accepted if r in kept and not tasks[r].final]
+    out.unmatched = [tasks[r] for r in _zeros(seen)]
+    for task in map(tasks.__getitem__, eventful):
         successes = task.count("succeeded")
         out.executions_extra += max(0, successes + task.count("stale_ack", "ok") - 1)
         out.stale_acks += task.count("stale_ack")
         if successes > 1:
             out.applied_twice.append(task.id)
-    out.key_duplicates = sorted(k for k, ts in view.by_key.items() if len(ts) > 1)
+    out.key_duplicates = sorted(tasks.duplicate_keys())
+    return out
+
+
+def _zeros(flags: bytearray) -> list[int]:
+    """Indexes of the zero bytes (fast: bytearray.find runs in C)."""
+    out, i = [], flags.find(0)
+    while i != -1:
+        out.append(i)
+        i = flags.find(0, i + 1)
     return out
 
 
