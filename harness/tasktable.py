@@ -142,6 +142,17 @@ class TaskTable(Sequence[TaskRecord]):
     def __bool__(self) -> bool:
         return len(self._flags) > 0
 
+    def id_at(self, row: int) -> str:
+        if self._flags[row] == WHOLE:
+            return self._whole[row].id
+        return self._ids[row * 16:row * 16 + 16].hex()
+
+    def submitted_at(self, row: int) -> float | None:
+        """The row's submitted_at without making its record."""
+        if self._flags[row] == WHOLE:
+            return self._whole[row].submitted_at
+        return self._times[row * 4]
+
     def rows(self, rows: Sequence[int]) -> TaskRows:
         return TaskRows(self, rows)
 

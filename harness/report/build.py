@@ -19,7 +19,7 @@ from .page import FigureBlock, marker, render_page, write_page
 from .rundata import Run, load_run
 from .sections import checks_html, counts_html, details_html, faults_html, look_html, toc_html, verdict_html
 from .series import completion_times, fault_spans, load_window, phase_marks, timebase
-from .tasksview import select_gantt, worker_loads
+from .tasksview import GanttSelection, select_gantt, worker_loads
 
 
 def figure_blocks(run: Run) -> list[FigureBlock]:
@@ -55,10 +55,17 @@ def figure_blocks(run: Run) -> list[FigureBlock]:
         sel = select_gantt(run.tasks, run.results)
         blocks.append(FigureBlock("gantt", gantt_figure(sel, axis, (run.meta.get("tracing") or {}).get("ui")),
                                   f"{len(sel.tasks)} of {sel.total} tasks: {sel.named} named by failed checks, "
-                                  f"{sel.eventful} with retries, lease expiries, stale acks or dead-lettering, "
+                                  f"{_eventful_count(sel)} with retries, lease expiries, stale acks or dead-lettering, "
                                   f"{sel.sampled} sampled evenly. Faded bars: attempts whose lease was lost "
                                   "(their result was not applied)."))
     return blocks
+
+
+def _eventful_count(sel: GanttSelection) -> str:
+    """How many eventful tasks are drawn: all of them, or an even spread past EVENTFUL_LIMIT."""
+    if sel.eventful_total > sel.eventful:
+        return f"{sel.eventful} (spread evenly over {sel.eventful_total})"
+    return str(sel.eventful)
 
 
 def render_report(run: Run) -> str:

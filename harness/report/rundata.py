@@ -5,13 +5,18 @@ the contract's dicts, so figures can be tested on hand-made or synthetic runs.
 """
 from __future__ import annotations
 
+import heapq
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from harness.history import TaskRecord, read_history, read_results, read_tasks
+from harness.history import TaskRecord, read_results
+from harness.recorded import load_history, load_tasks
+from harness.submittable import SubmitTable
+from harness.tasktable import TaskTable
 
 REQUIRED = ("history.jsonl",)
 
@@ -22,14 +27,17 @@ class Run:
 
     meta: dict[str, Any]
     scenario: dict[str, Any]
-    history: list[dict[str, Any]]
-    tasks: list[dict[str, Any]]
+    history: Sequence[dict[str, Any]]     # a list, or a History (the submits kept compact)
+    tasks: Sequence[dict[str, Any]]       # a list, or TaskDicts (made on the fly from a TaskTable)
     results: dict[str, Any] | None
     run_dir: Path | None = None
     missing: tuple[str, ...] = field(default=())
 
     def records(self, kind: str) -> list[dict[str, Any]]:
-        """History records of one kind ("submit", "fault", "sample", "phase"), in time order."""
+        """History records of one kind ("submit", "fault", "sample", "phase"), in time order
+        (submits of a loaded run: in file order, made on the fly)."""
+        if isinstance(self.history, History):
+            return self.history.records(kind)
         return [r for r in self.history if r.get("kind") == kind]
 
     @property
@@ -51,9 +59,11 @@ def load_run(run_dir: Path) -> Run:
                 "was the run interrupted before the load phase?")
     missing = tuple(n for n in ("meta.json", "scenario.yaml", "tasks.jsonl", "results.json")
                     if not (run_dir / n).is_file())
-    history = [_plain(r) for r in read_history(run_dir / "history.jsonl")]
-    history.sort(key=lambda r: float(r.get("t", 0.0)))
-    tasks = [_plain_task(t) for t in read_tasks(run_dir / "tasks.jsonl")] if "tasks.jsonl" not in missing else []
+    recorded = load_history(run_dir / "history.jsonl")
+    others = [_plain(r) for r in recorded.others]
+    others.sort(key=lambda r: float(r.get("t", 0.0)))
+    history = History(others, recorded.submits)
+    tasks = TaskDicts(load_tasks(run_dir / "tasks.jsonl")) if "tasks.jsonl" not in missing else []
     return Run(
         meta=_json_object(run_dir / "meta.json"),
         scenario=_read_yaml(run_dir / "scenario.yaml") or {},
@@ -63,6 +73,72 @@ def load_run(run_dir: Path) -> Run:
         run_dir=run_dir,
         missing=missing,
     )
+
+
+class _Dicts(Sequence[dict[str, Any]]):
+    """A table of records seen as the contract's dicts, made when asked."""
+
+    def __init__(self, table: Sequence[Any], convert: Callable[[Any], dict[str, Any]]) -> None:
+        self.table, self._convert = table, convert
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._convert(r) for r in self.table[index]]
+        return self._convert(self.table[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(self._convert, self.table)
+
+
+class TaskDicts(_Dicts):
+    """The task records of a loaded run (a TaskTable) as dicts, with lookups by id."""
+
+    table: TaskTable
+
+    def __init__(self, table: TaskTable) -> None:
+        super().__init__(table, _plain_task)
+
+    def find(self, task_id: str) -> dict[str, Any] | None:
+        row = self.table.row_of(task_id)
+        return None if row is None else self[row]
+
+    def eventful(self) -> Iterator[dict[str, Any]]:
+        """The tasks kept whole: only they can carry retries, lease expiries, stale acks, deaths."""
+        return (self[r] for r in self.table.eventful_rows())
+
+    def memo(self) -> dict[Any, Any]:
+        return self.table.memo
+
+
+class History(Sequence[dict[str, Any]]):
+    """A loaded run's history: faults, samples and phases as dicts in time order, the submits
+    kept compact (a SubmitTable) and made into dicts when asked."""
+
+    def __init__(self, others: list[dict[str, Any]], submits: SubmitTable) -> None:
+        self.others, self.submits = others, _Dicts(submits, _plain)
+
+    def records(self, kind: str) -> Sequence[dict[str, Any]]:
+        if kind == "submit":
+            return self.submits
+        return [r for r in self.others if r.get("kind") == kind]
+
+    def __len__(self) -> int:
+        return len(self.others) + len(self.submits)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(sorted([*self.others, *self.submits], key=lambda r: float(r.get("t", 0.0))))
+
+    def __getitem__(self, index: Any) -> Any:
+        return sorted([*self.others, *self.submits], key=lambda r: float(r.get("t", 0.0)))[index]
+
+    def tail(self, n: int) -> list[dict[str, Any]]:
+        """The n latest records by t (what `history[-n:]` of a sorted list holds)."""
+        sent = self.submits.table.times()[0]  # type: ignore[attr-defined]
+        rows = heapq.nlargest(n, range(len(sent)), key=sent.__getitem__)
+        return sorted(self.others[-n:] + [self.submits[r] for r in rows], key=lambda r: float(r.get("t", 0.0)))[-n:]
 
 
 def _plain(record: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from harness import stats
 from harness.stats import percentile
 
-from .rundata import Run
+from .rundata import History, Run, TaskDicts
 
 INSTANT = frozenset({"kill", "terminate", "restart", "scale", "burst", "flood", "poison", "redis_failover",
                      "redis_restart"})
@@ -73,9 +73,22 @@ def clock_offset(run: Run) -> float:
     Median of (Redis submitted_at - midpoint of the HTTP call): cancels the harness/Redis
     clock skew. Falls back to meta started_at, then to the earliest task.
     """
-    submitted: dict[str, float] = {t["id"]: t["submitted_at"] for t in run.tasks if t.get("submitted_at")}
-    offset = stats.clock_offset((submitted[s["id"]], (s["t"] + (s.get("t_done") or s["t"])) / 2)
-                                for s in run.records("submit") if s.get("id") in submitted)
+    memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
+    if "clock_offset" not in memo:
+        memo["clock_offset"] = _clock_offset(run)
+    return float(memo["clock_offset"])
+
+
+def _clock_offset(run: Run) -> float:
+    if isinstance(run.tasks, TaskDicts):  # a loaded run: look each submit's task up, hold no map
+        table = run.tasks.table
+        pairs = ((sub, (s["t"] + (s.get("t_done") or s["t"])) / 2) for s in run.records("submit")
+                 if (row := table.row_of(s.get("id"))) is not None and (sub := table.submitted_at(row)))
+        offset = stats.clock_offset(pairs)
+    else:
+        submitted: dict[str, float] = {t["id"]: t["submitted_at"] for t in run.tasks if t.get("submitted_at")}
+        offset = stats.clock_offset((submitted[s["id"]], (s["t"] + (s.get("t_done") or s["t"])) / 2)
+                                    for s in run.records("submit") if s.get("id") in submitted)
     if offset is not None:
         return offset
     for key in ("started_at", "start_wall", "start", "started"):
@@ -88,7 +101,8 @@ def clock_offset(run: Run) -> float:
 def timebase(run: Run) -> Timebase:
     """Span the whole run (history and task events); about MAX_BINS bins of a round width."""
     offset = clock_offset(run)
-    ends = [float(max(r.get("t") or 0.0, r.get("t_done") or 0.0)) for r in run.history[-50:]] + [0.0]
+    tail = run.history.tail(50) if isinstance(run.history, History) else run.history[-50:]
+    ends = [float(max(r.get("t") or 0.0, r.get("t_done") or 0.0)) for r in tail] + [0.0]
     ends += [last - offset for t in run.tasks
              if (last := max([e["t"] for e in t.get("events") or ()] + [t.get("finished_at") or 0.0]))]
     t1 = max(ends) or 1.0
@@ -131,6 +145,14 @@ def task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
 
 def completion_times(run: Run, tb: Timebase) -> list[float]:
     """Relative time of every applied success (the 'succeeded' event, else finished_at)."""
+    memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
+    key = ("report_completions", tb.offset)
+    if key not in memo:
+        memo[key] = _completion_times(run, tb)
+    return list(memo[key])
+
+
+def _completion_times(run: Run, tb: Timebase) -> list[float]:
     out = []
     for t in run.tasks:
         if t.get("status") != "succeeded":
