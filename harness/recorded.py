@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.history import HistoryError, Record, SubmitRecord, lines, record_from_dict, task_from_dict
+from harness.history import HistoryError, Record, SubmitRecord, lines, record_from_dict
 from harness.submittable import SubmitTable
 from harness.tasktable import TaskTable
 
@@ -57,7 +57,7 @@ def load_tasks(path: Path | str) -> TaskTable:
     table = TaskTable()
     for number, raw in lines(path):
         try:
-            table.add(task_from_dict(raw))
+            table.add_dict(raw)
         except (TypeError, AttributeError) as exc:
             raise HistoryError(f"{path}:{number}: bad task record: {exc}") from None
     return table

@@ -48,10 +48,56 @@ class TaskTable(Sequence[TaskRecord]):
     def from_records(cls, records: Iterable[TaskRecord | Mapping[str, Any]]) -> TaskTable:
         table = cls()
         for record in records:
-            table.add(record if isinstance(record, TaskRecord) else task_from_dict(record))
+            if isinstance(record, TaskRecord):
+                table.add(record)
+            else:
+                table.add_dict(record)
         return table
 
     # -- writing ---------------------------------------------------------------------------
+    def add_dict(self, raw: Mapping[str, Any]) -> None:
+        """Add a task record as read from tasks.jsonl. A plain one is packed straight from the
+        dict (its exact shape checked field by field, so nothing is lost); any other becomes
+        a TaskRecord and goes through `add`."""
+        packed = self._pack_raw(raw)
+        if packed is None:
+            self.add(task_from_dict(raw))
+            return
+        pid, times, codes, key, flag = packed
+        self._ids += pid
+        self._times.extend(times)
+        self._codes.extend(codes)
+        self._keys.append(key)
+        self._flags.append(flag)
+        self._id_index = self._key_index = None
+
+    def _pack_raw(self, raw: Mapping[str, Any]) -> tuple[bytes, tuple, tuple, int, int] | None:
+        events, worker = raw.get("events"), raw.get("worker")
+        sub, fin, started = raw.get("submitted_at"), raw.get("finished_at"), raw.get("started_at")
+        if (raw.get("status") != "succeeded" or raw.get("attempts") != 1 or raw.get("failures", 0) != 0
+                or raw.get("expiries", 0) != 0 or raw.get("token") != 1 or raw.get("error") is not None
+                or raw.get("traceparent") is not None or not isinstance(worker, str)
+                or not isinstance(sub, float) or not isinstance(fin, float)
+                or not isinstance(events, list) or len(events) not in (3, 4)):
+            return None
+        claimed, last = events[1], events[-1]
+        done = {"t": fin, "event": "succeeded", "worker": worker, "token": 1}
+        if (events[0] != {"t": sub, "event": "submitted", "detail": raw.get("priority")} or last != done
+                or len(claimed) != 4 or claimed.get("event") != "claimed" or claimed.get("worker") != worker
+                or claimed.get("token") != 1 or not isinstance(claimed.get("t"), float)
+                or (len(events) == 4 and (not isinstance(started, float) or events[2] != {
+                    "t": started, "event": "started", "worker": worker, "token": 1}))):
+            return None
+        pid = pack_id(raw.get("id"))
+        key = pack_key(raw.get("idempotency_key"), self._prefixes)
+        if pid is None or key is None or (started is not None and not isinstance(started, float)):
+            return None
+        book = self._book
+        codes = (book.code(raw.get("type")), book.code(raw.get("priority")), book.code(worker),
+                 book.code(raw.get("data")), book.code(raw.get("result")))
+        return (pid, (sub, claimed["t"], _NAN if started is None else started, fin), codes, key,
+                PLAIN if len(events) == 4 else PLAIN_NO_START)
+
     def add(self, task: TaskRecord) -> None:
         row = len(self._flags)
         packed = self._pack(task)

@@ -18,7 +18,7 @@ Rules of faults_effective (the fault's hit window is from when the nemesis began
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +43,11 @@ class Attempt:
     end: float
 
 
-def attempts(view: RunView) -> list[Attempt]:
+def attempts(view: RunView, windows: Sequence[tuple[float, float]] | None = None) -> list[Attempt]:
     """Every claim in the task records, ended by the first later event of the same token that
-    closes it (success, failure, stale ack, expiry, hand-back); open ones end at infinity."""
+    closes it (success, failure, stale ack, expiry, hand-back); open ones end at infinity.
+    With `windows` ((lo, hi) run-relative), only the attempts overlapping one of them: a long
+    run's million attempts are never held."""
     out = []
     for task in view.tasks:
         events = sorted(task.events, key=lambda e: e.t)
@@ -54,8 +56,9 @@ def attempts(view: RunView) -> list[Attempt]:
                 continue
             end = next((x.t for x in events[i + 1:] if x.event in _ENDS and x.token in (None, e.token)),
                        None)
-            out.append(Attempt(task.id, e.worker, view.rel(e.t),
-                               float("inf") if end is None else view.rel(end)))
+            a = Attempt(task.id, e.worker, view.rel(e.t), float("inf") if end is None else view.rel(end))
+            if windows is None or any(a.start <= hi and a.end > lo for lo, hi in windows):
+                out.append(a)
     return out
 
 
@@ -88,6 +91,12 @@ def _end_of(view: RunView, f: FaultRecord) -> float | None:
     return next((e.t for e in view.faults if e.phase == "end" and e.id == f.id), None)
 
 
+def _window(f: FaultRecord) -> tuple[float, float]:
+    """When attempts matter to a fault: from when applying began to when it took effect, and
+    for a scale the rest of the run (the workers it added take work later)."""
+    return (f.t, float("inf")) if f.fault == "scale" else (f.t, max(f.t, f.at))
+
+
 def _hit(view: RunView, f: FaultRecord, held: list[Attempt]) -> str | None:
     """What the fault hit (a short description), or None when it hit nothing."""
     lo, hi = f.t, max(f.t, f.at)
@@ -116,7 +125,7 @@ def faults_effective(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     starts = [f for f in _starts(view) if not f.detail.get("error")]
     exempt = [f for f in starts if f.detail.get("idle_ok")]
     judged = [f for f in starts if not f.detail.get("idle_ok")]
-    held = attempts(view) if judged else []
+    held = attempts(view, [_window(f) for f in judged]) if judged else []
     hits = {f.id: _hit(view, f, held) for f in judged}
     idle = [f for f in judged if hits[f.id] is None]
     observed = {"faults": len(starts), "effective": len(judged) - len(idle), "idle": len(idle),

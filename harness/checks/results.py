@@ -85,17 +85,25 @@ def _listing(bad: list[tuple[str, str]]) -> str:
 
 def results_correct(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     slack = float(params.get("slack_ms", 1.0))
-    done = [t for t in view.tasks if t.status == "succeeded"]
-    judged = [t for t in done if t.type in ("process", "echo", "noop", "fail", *DEFAULT_MS)]
-    bad = [(t.id, why) for t in judged if (why := expected_problem(t, slack_ms=slack)) is not None]
-    observed = {"succeeded": len(done), "judged": len(judged), "wrong": len(bad)}
+    kinds = ("process", "echo", "noop", "fail", *DEFAULT_MS)
+    done = judged = 0   # counted in one pass: a million tasks are never held at once
+    bad: list[tuple[str, str]] = []
+    for t in view.tasks:
+        if t.status != "succeeded":
+            continue
+        done += 1
+        if t.type in kinds:
+            judged += 1
+            if (why := expected_problem(t, slack_ms=slack)) is not None:
+                bad.append((t.id, why))
+    observed = {"succeeded": done, "judged": judged, "wrong": len(bad)}
     expected = {"wrong": 0}
     if bad:
         return CheckResult("results_correct", False, observed, expected,
                            f"{len(bad)} succeeded task(s) have a result their handler cannot have "
                            f"produced: {_listing(bad)}")
     return CheckResult("results_correct", True, observed, expected,
-                       f"all {len(judged)} judged results are right for their type")
+                       f"all {judged} judged results are right for their type")
 
 
 def _succeeding_attempt(task: TaskRecord) -> tuple[float | None, float | None]:
@@ -126,18 +134,21 @@ def run_time_plausible(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     task record (start of the succeeding attempt to its success, Redis clock, ms precision) and
     the handler's own `elapsed_ms`. Either being short means the handler did not really run."""
     slack = float(params.get("slack_ms", 2.0))
-    timed = [t for t in view.tasks if t.status == "succeeded" and _ms(t)]
+    timed = 0
     bad: list[tuple[str, str]] = []
-    for t in timed:
+    for t in view.tasks:
+        if t.status != "succeeded" or not _ms(t):
+            continue
+        timed += 1
         ms = _ms(t) or 0.0
         record, reported = run_ms(t)
         short = [f"{name} {v:.0f} ms" for name, v in (("record", record), ("handler", reported))
                  if v is not None and v + slack < ms]
         if short:
             bad.append((t.id, f"asked for {ms:g} ms, ran {' / '.join(short)}"))
-    observed = {"timed": len(timed), "too_short": len(bad)}
+    observed = {"timed": timed, "too_short": len(bad)}
     if bad:
         return CheckResult("run_time_plausible", False, observed, {"too_short": 0},
                            f"{len(bad)} task(s) finished faster than their work allows: {_listing(bad)}")
     return CheckResult("run_time_plausible", True, observed, {"too_short": 0},
-                       f"all {len(timed)} sleep/cpu tasks ran at least their ms")
+                       f"all {timed} sleep/cpu tasks ran at least their ms")

@@ -180,12 +180,30 @@ def _counter_deltas(samples: list[dict[str, Any]], counter: str) -> list[float]:
 
 
 def downsample(samples: Sequence[dict[str, Any]], max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
-    """Keep at most max_points samples, evenly, always keeping the last one."""
+    """At most about max_points samples, in time order: per bucket of a long run its first
+    sample and the ones holding its most work waiting (queued + leased + delayed) and its most
+    Redis memory, so a spike between two evenly spread picks still shows; always the last one."""
     if len(samples) <= max_points:
         return list(samples)
-    step = len(samples) / max_points
-    picked = [samples[int(i * step)] for i in range(max_points - 1)]
-    return picked + [samples[-1]]
+    buckets = max(1, max_points // 3)
+    step = len(samples) / buckets
+    keep: list[int] = []
+    for b in range(buckets):
+        lo, hi = int(b * step), min(len(samples), int((b + 1) * step))
+        if hi <= lo:
+            continue
+        span = range(lo, hi)
+        picks = {lo, max(span, key=lambda i: _waiting(samples[i])),
+                 max(span, key=lambda i: samples[i].get("memory") or 0)}
+        keep += sorted(picks)
+    if keep[-1] != len(samples) - 1:
+        keep.append(len(samples) - 1)
+    return [samples[i] for i in keep]
+
+
+def _waiting(sample: dict[str, Any]) -> float:
+    queues = sample.get("queues") or {}
+    return float(sum(queues.values()) + (sample.get("leased") or 0) + (sample.get("delayed") or 0))
 
 
 def fault_spans(run: Run, *, t1: float | None = None) -> list[FaultSpan]:
