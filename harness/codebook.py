@@ -32,6 +32,11 @@ class Codebook:
             self._values.append(value)
         return found
 
+    def find(self, value: Any) -> int | None:
+        """The code of a value already seen, else None (adds nothing)."""
+        text = value if isinstance(value, str) else "\0" + json.dumps(value, separators=(",", ":"))
+        return self._codes.get(text)
+
     def value(self, code: int) -> Any:
         return self._values[code]
 

@@ -22,6 +22,8 @@ from harness.codebook import Codebook, id_prefix, pack_id, pack_key, unpack_key
 from harness.history import TaskEvent, TaskRecord, task_from_dict
 
 PLAIN, PLAIN_NO_START, WHOLE = 0, 1, 2
+TIMES = {"submitted_at": 0, "claimed": 1, "started_at": 2, "finished_at": 3}   # columns of plain rows
+CODES = {"type": 0, "priority": 1, "worker": 2, "data": 3, "result": 4}
 _NAN = float("nan")
 
 
@@ -199,8 +201,51 @@ class TaskTable(Sequence[TaskRecord]):
             return self._whole[row].submitted_at
         return self._times[row * 4]
 
+    # -- columns of the plain rows (what checks over a million tasks read instead of records) --
+    def plain(self) -> Iterator[bool]:
+        """Per row: is it plain (one claim, one success, token 1, no error: see the module doc)?
+        Whole rows hold placeholders in every column."""
+        return (f != WHOLE for f in self._flags)
+
+    @property
+    def plain_count(self) -> int:
+        return len(self) - len(self._whole)
+
+    @property
+    def plain_started(self) -> int:
+        """Plain rows whose events include `started` (the others went claimed -> succeeded)."""
+        return self._flags.count(PLAIN)
+
+    def times(self, name: str) -> array:
+        """submitted_at, claimed (the claim's time), started_at (NaN: none) or finished_at of
+        every row."""
+        return self._times[TIMES[name]::4]
+
+    def started_events(self) -> array:
+        """Time of each row's `started` event (NaN: a plain row without one, or a whole row)."""
+        started = self.times("started_at")
+        for row, flag in enumerate(self._flags):
+            if flag != PLAIN:
+                started[row] = _NAN
+        return started
+
+    def codes(self, name: str) -> array:
+        """Codes of type, priority, worker, data or result of every row (see `value`, `code`)."""
+        return self._codes[CODES[name]::5]
+
+    def value(self, code: int) -> Any:
+        return self._book.value(code)
+
+    def code(self, value: Any) -> int | None:
+        """The code of a value some plain row holds, else None."""
+        return self._book.find(value)
+
     def rows(self, rows: Sequence[int]) -> TaskRows:
         return TaskRows(self, rows)
+
+    def whole(self) -> Iterator[TaskRecord]:
+        """The records kept whole, in row order (every task that is not plain)."""
+        return (self._whole[r] for r in sorted(self._whole))
 
     def eventful_rows(self) -> list[int]:
         """Rows of the tasks kept whole: everything that was not a plain single success."""

@@ -93,9 +93,13 @@ class RunView:
     def completion_times(self) -> list[float]:
         """Sorted run-relative finish times of succeeded tasks."""
         key = ("completion_times", self.offset)
-        if key not in self.tasks.memo:
-            self.tasks.memo[key] = sorted(self.rel(t.finished_at) for t in self.tasks
-                                          if t.status == "succeeded" and t.finished_at is not None)
+        tasks = self.tasks
+        if key not in tasks.memo:
+            # plain rows (all succeeded) from their column, the others from their records
+            done = [self.rel(f) for f, plain in zip(tasks.times("finished_at"), tasks.plain(), strict=True) if plain]
+            done += [self.rel(t.finished_at) for t in tasks.whole()
+                     if t.status == "succeeded" and t.finished_at is not None]
+            tasks.memo[key] = sorted(done)
         return list(self.tasks.memo[key])
 
 

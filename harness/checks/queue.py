@@ -9,6 +9,7 @@ stale_acks_rejected, dlq_contains (each `(view, params) -> CheckResult`).
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ class QueueAnalysis:
     applied_twice: list[str] = field(default_factory=list)      # tasks with 2+ applied successes
     key_duplicates: list[str] = field(default_factory=list)     # keys that created 2+ tasks
     stale_acks: int = 0
+    accepted_status: dict[str | None, int] = field(default_factory=dict)  # status -> accepted tasks
 
     @property
     def accepted_count(self) -> int:
@@ -79,6 +81,9 @@ def _analyse(view: RunView) -> QueueAnalysis:
     eventful = tasks.eventful_rows()
     kept = set(eventful)
     out.unfinished = [tasks[r] for r in accepted if r in kept and not tasks[r].final]
+    whole = Counter(tasks[r].status for r in accepted if r in kept)
+    out.accepted_status = dict(whole)   # plain rows are all succeeded
+    out.accepted_status["succeeded"] = whole.get("succeeded", 0) + len(accepted) - whole.total()
     out.unmatched = [tasks[r] for r in _zeros(seen)]
     for task in map(tasks.__getitem__, eventful):
         successes = task.count("succeeded")
@@ -127,7 +132,7 @@ def no_lost_tasks(view: RunView, params: Mapping[str, Any]) -> CheckResult:
 
 def conservation(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     q = analyse(view)
-    counts = {s: sum(1 for t in q.accepted if t.status == s) for s in ("succeeded", "dead", "cancelled")}
+    counts = {s: q.accepted_status.get(s, 0) for s in ("succeeded", "dead", "cancelled")}
     observed = {"accepted": q.accepted_count, **counts, "in_flight": len(q.unfinished), "missing": len(q.lost)}
     total = sum(counts.values())
     ok = total == q.accepted_count and not q.unfinished
@@ -155,7 +160,7 @@ def max_duplicates(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     q = analyse(view)
     limit = params["max"]
     extra = q.executions_extra + len(q.key_duplicates)
-    executed = max(1, sum(1 for t in view.tasks if t.count("succeeded")))
+    executed = max(1, view.tasks.plain_count + sum(1 for t in view.tasks.whole() if t.count("succeeded")))
     observed = {"duplicates": extra, "fraction": round(extra / executed, 6),
                 "applied_twice": len(q.applied_twice), "stale_acks": q.stale_acks}
     if isinstance(limit, float) and limit < 1:
@@ -172,7 +177,9 @@ def stale_acks_rejected(view: RunView, params: Mapping[str, Any]) -> CheckResult
     if (unknown := _no_events("stale_acks_rejected", view)) is not None:
         return unknown
     q = analyse(view)
-    wrong_token = [t.id for t in view.tasks if t.status == "succeeded" and _applied_token(t) not in (None, t.token)]
+    # a plain task's one success carries its one token: only tasks kept whole can differ
+    wrong_token = [t.id for t in view.tasks.whole()
+                   if t.status == "succeeded" and _applied_token(t) not in (None, t.token)]
     minimum = params.get("min", 0)
     observed = {"stale_acks": q.stale_acks, "applied_twice": len(q.applied_twice), "wrong_token": len(wrong_token)}
     expected = {"stale_acks": f">= {minimum}", "applied_twice": 0, "wrong_token": 0}

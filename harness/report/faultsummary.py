@@ -6,12 +6,15 @@ because a lease expiry or a stale ack shows up a lease TTL or more after the fau
 """
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.stats import percentile, rate_between, recovery_time
 
+from .rundata import TaskDicts
 from .series import FaultSpan
 
 WINDOW_S = 10.0          # before/after windows
@@ -38,17 +41,28 @@ def _rate(times: Sequence[float], a: float, b: float) -> float | None:
     return rate_between(times, a, b) if b - a >= 1.0 else None
 
 
+def _between(points: Sequence[tuple[float, float]], lo: float, hi: float) -> list[float]:
+    """Values of the (t, value) points (sorted by t) with lo <= t < hi."""
+    a = bisect.bisect_left(points, (lo, -math.inf))
+    b = bisect.bisect_left(points, (hi, -math.inf))
+    return [v for _, v in points[a:b]]
+
+
 def fault_impacts(spans: Sequence[FaultSpan], completions: Sequence[float],
                   tasks: Sequence[dict[str, Any]], *, offset: float, load: tuple[float, float],
                   t1: float) -> list[FaultImpact]:
     """One FaultImpact per span; completions are sorted relative completion times."""
     load_start, load_end = load
+    whole = tasks.whole() if isinstance(tasks, TaskDicts) else tasks  # plain tasks carry none of these
     events = sorted((e["t"] - offset, e.get("event"))
-                    for t in tasks for e in t.get("events", ())
+                    for t in whole for e in t.get("events", ())
                     if e.get("event") in ("lease_expired", "released", "stale_ack"))
     lat = sorted((t["submitted_at"] - offset, (t["finished_at"] - t["submitted_at"]) * 1000)
-                 for t in tasks if t.get("status") == "succeeded" and t.get("finished_at")
+                 for t in whole if t.get("status") == "succeeded" and t.get("finished_at")
                  and t.get("submitted_at"))
+    if isinstance(tasks, TaskDicts):
+        lat = sorted(lat + [(s - offset, (f - s) * 1000) for s, f in tasks.plain_rows("submitted_at", "finished_at")
+                            if s and f])
     out = []
     for i, s in enumerate(spans):
         nxt = spans[i + 1].start if i + 1 < len(spans) else t1
@@ -65,7 +79,7 @@ def fault_impacts(spans: Sequence[FaultSpan], completions: Sequence[float],
             recovery_s=rec, recovered=rec is not None,
             redelivered=sum(ev in ("lease_expired", "released") for ev in window),
             stale_acks=sum(ev == "stale_ack" for ev in window),
-            p99_before_ms=percentile([v for t, v in lat if s.start - WINDOW_S <= t < s.start], 99),
-            p99_during_ms=percentile([v for t, v in lat if s.start <= t < max(end, s.start + 1)], 99),
+            p99_before_ms=percentile(_between(lat, s.start - WINDOW_S, s.start), 99),
+            p99_during_ms=percentile(_between(lat, s.start, max(end, s.start + 1)), 99),
         ))
     return out

@@ -6,6 +6,7 @@ the contract's dicts, so figures can be tested on hand-made or synthetic runs.
 from __future__ import annotations
 
 import heapq
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -16,7 +17,7 @@ import yaml
 from harness.history import TaskRecord, read_results
 from harness.recorded import load_history, load_tasks
 from harness.submittable import SubmitTable
-from harness.tasktable import TaskTable
+from harness.tasktable import TIMES, TaskTable
 
 REQUIRED = ("history.jsonl",)
 
@@ -107,10 +108,48 @@ class TaskDicts(_Dicts):
 
     def eventful(self) -> Iterator[dict[str, Any]]:
         """The tasks kept whole: only they can carry retries, lease expiries, stale acks, deaths."""
-        return (self[r] for r in self.table.eventful_rows())
+        return iter(self.whole())
 
     def memo(self) -> dict[Any, Any]:
         return self.table.memo
+
+    def whole(self) -> list[dict[str, Any]]:
+        """The tasks kept whole, as dicts (every task that is not a plain single success); made
+        once (a soak has a few thousand; a short run, where most may be, holds them all anyway)."""
+        if "whole_dicts" not in self.table.memo:
+            self.table.memo["whole_dicts"] = [_plain_task(t) for t in self.table.whole()]
+        return list(self.table.memo["whole_dicts"])
+
+    def plain_rows(self, *columns: str) -> Iterator[tuple[Any, ...]]:
+        """Per plain task (succeeded on its one claim; its events: submitted, claimed, started,
+        succeeded), the named columns: submitted_at, claimed, started_at, finished_at (times),
+        started_event (the `started` event's time, NaN when it has none), type, priority, worker,
+        data, result (values)."""
+        table = self.table
+        arrays = [table.started_events() if c == "started_event" else table.times(c) if c in TIMES
+                  else table.codes(c) for c in columns]
+        decode = [c not in TIMES and c != "started_event" for c in columns]
+        value = table.value
+        for row in zip(*arrays, table.plain(), strict=True):
+            if row[-1]:
+                yield tuple(value(v) if d else v for v, d in zip(row, decode, strict=False))
+
+    def status_counts(self) -> Counter[Any]:
+        """Tasks by status (plain ones all succeeded)."""
+        out = Counter(t.status for t in self.table.whole())
+        out["succeeded"] += self.table.plain_count
+        return out
+
+    def event_counts(self) -> Counter[Any]:
+        """Events of every task by name."""
+        out = Counter(e.event for t in self.table.whole() for e in t.events)
+        out.update(self.plain_event_counts())
+        return out
+
+    def plain_event_counts(self) -> dict[str, int]:
+        """Events of the plain tasks by name (each has one of each, `started` where recorded)."""
+        n = self.table.plain_count
+        return {"submitted": n, "claimed": n, "started": self.table.plain_started, "succeeded": n}
 
 
 class History(Sequence[dict[str, Any]]):
@@ -141,9 +180,15 @@ class History(Sequence[dict[str, Any]]):
         return sorted(self.others[-n:] + [self.submits[r] for r in rows], key=lambda r: float(r.get("t", 0.0)))[-n:]
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _plain(record: Any) -> dict[str, Any]:
     """Shallow dict of a frozen record (dataclasses.asdict deep-copies: seconds on long runs)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    names = _FIELDS.get(type(record))
+    if names is None:
+        names = _FIELDS[type(record)] = tuple(f.name for f in fields(record))
+    return {name: getattr(record, name) for name in names}
 
 
 def _plain_task(task: TaskRecord) -> dict[str, Any]:

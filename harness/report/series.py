@@ -8,6 +8,7 @@ converted here once.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,8 +104,12 @@ def timebase(run: Run) -> Timebase:
     offset = clock_offset(run)
     tail = run.history.tail(50) if isinstance(run.history, History) else run.history[-50:]
     ends = [float(max(r.get("t") or 0.0, r.get("t_done") or 0.0)) for r in tail] + [0.0]
-    ends += [last - offset for t in run.tasks
+    ends += [last - offset for t in _whole_or_all(run)
              if (last := max([e["t"] for e in t.get("events") or ()] + [t.get("finished_at") or 0.0]))]
+    if isinstance(run.tasks, TaskDicts):  # plain tasks: their last event from the columns
+        ends.append(max((max(s, c, f) if math.isnan(st) else max(s, c, st, f) for s, c, st, f in
+                         run.tasks.plain_rows("submitted_at", "claimed", "started_event", "finished_at")),
+                        default=offset) - offset)
     t1 = max(ends) or 1.0
     raw = t1 / MAX_BINS
     bin_s = float(next((w for w in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if w >= raw), 3600))
@@ -132,10 +137,34 @@ def binned_percentiles(points: Iterable[tuple[float, float]], tb: Timebase,
     return {q: [percentile(b, q) for b in bins] for q in qs}
 
 
+def task_counts(run: Run) -> tuple[Counter[Any], Counter[Any]]:
+    """(tasks by status, events by name) of a run's task records."""
+    if isinstance(run.tasks, TaskDicts):
+        return run.tasks.status_counts(), run.tasks.event_counts()
+    return (Counter(t.get("status") for t in run.tasks),
+            Counter(e.get("event") for t in run.tasks for e in t.get("events", ())))
+
+
+def _whole_or_all(run: Run) -> Iterable[dict[str, Any]]:
+    """A loaded run's tasks kept whole (the plain ones are read from columns), else every task."""
+    return run.tasks.whole() if isinstance(run.tasks, TaskDicts) else run.tasks
+
+
 def task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
     """(submit time, latency ms, priority) of every succeeded task, by submit time."""
+    memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
+    key = ("report_latencies", tb.offset)
+    if key not in memo:
+        memo[key] = _task_latencies(run, tb)
+    return memo[key]
+
+
+def _task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
     out = []
-    for t in run.tasks:
+    if isinstance(run.tasks, TaskDicts):
+        out = [(s - tb.offset, (f - s) * 1000, str(p)) for s, f, p in
+               run.tasks.plain_rows("submitted_at", "finished_at", "priority") if f and s]
+    for t in _whole_or_all(run):
         if t.get("status") == "succeeded" and t.get("finished_at") and t.get("submitted_at"):
             out.append((t["submitted_at"] - tb.offset, (t["finished_at"] - t["submitted_at"]) * 1000,
                         str(t.get("priority", "normal"))))
@@ -154,7 +183,9 @@ def completion_times(run: Run, tb: Timebase) -> list[float]:
 
 def _completion_times(run: Run, tb: Timebase) -> list[float]:
     out = []
-    for t in run.tasks:
+    if isinstance(run.tasks, TaskDicts):  # a plain task's success is at its finished_at
+        out = [f - tb.offset for (f,) in run.tasks.plain_rows("finished_at")]
+    for t in _whole_or_all(run):
         if t.get("status") != "succeeded":
             continue
         ev = next((e["t"] for e in t.get("events", ()) if e.get("event") == "succeeded"), None)

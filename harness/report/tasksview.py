@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .rundata import TaskDicts
 from .style import worker_sort_key
 
 ATTEMPT_ENDS = ("succeeded", "failed", "lease_expired", "stale_ack", "released", "cancelled")
@@ -39,6 +40,13 @@ def worker_loads(tasks: Iterable[dict[str, Any]]) -> list[WorkerLoad]:
     """Per worker: applied successes, claims, failures, leases lost, stale acks (from events;
     a record without events counts once for its final worker)."""
     c: dict[str, Counter[str]] = {}
+    if isinstance(tasks, TaskDicts):  # plain tasks: claimed, started (where recorded), succeeded by one worker
+        for worker, started in tasks.plain_rows("worker", "started_event"):
+            n = c.setdefault(worker, Counter())
+            n["claimed"] += 1
+            n["succeeded"] += 1
+            n["started"] += started == started  # not NaN: it has a `started` event
+        tasks = tasks.whole()
     for t in tasks:
         if not t.get("events") and t.get("worker"):
             n = c.setdefault(t["worker"], Counter())
@@ -84,6 +92,10 @@ class Attempt:
 def successes_by_worker(tasks: Iterable[dict[str, Any]], offset: float) -> dict[str, list[float]]:
     """Relative times of applied successes per worker (the 'succeeded' event, else finished_at)."""
     out: dict[str, list[float]] = {}
+    if isinstance(tasks, TaskDicts):  # a plain task succeeded once, on its worker, at finished_at
+        for worker, finished in tasks.plain_rows("worker", "finished_at"):
+            out.setdefault(worker, []).append(finished - offset)
+        tasks = tasks.whole()
     for t in tasks:
         ev = next((e for e in t.get("events") or () if e.get("event") == "succeeded"), None)
         worker, when = (ev.get("worker"), ev["t"]) if ev else (t.get("worker"), t.get("finished_at"))
