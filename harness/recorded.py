@@ -46,6 +46,8 @@ class RecordedHistory:
 def load_history(path: Path | str) -> RecordedHistory:
     out = RecordedHistory()
     for number, raw in lines(path):
+        if raw.get("kind") == "submit" and out.submits.add_dict(raw):
+            continue
         try:
             out.add(record_from_dict(raw))
         except HistoryError as exc:

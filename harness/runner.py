@@ -208,6 +208,9 @@ class Run:
             self._tick(schedule.horizon)
             timeline.join(timeout=0.5)
         self.problems += self.load.errors
+        # the plan is spent (a soak's million PlannedSubmits hold ~150 MB): let it go before the checks
+        self.plan = ()
+        self.load.plan.clear()
         for event in schedule.starts():
             if event.id not in self.nemesis.started and event.fault not in LOAD_FAULTS:
                 self.nemesis.missed(event, requested=start + event.t,
@@ -283,6 +286,7 @@ class Run:
                           itertools.chain(pending, submit_ids(self.run_dir / "history.jsonl")))
         stats.collected_early = self.collector.collected if self.collector is not None else 0
         sink.close()
+        self.sink = self.collector = None   # its set of ids read (tens of MB in a soak) is not needed now
         self.costs["readback"] = stats.to_dict()
         self.enter("check")
         began = time.perf_counter()

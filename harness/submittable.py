@@ -37,6 +37,31 @@ class SubmitTable:
             table.add(r)
         return table
 
+    _FIELDS = frozenset({"kind", "t", "t_done", "key", "type", "priority", "outcome", "id", "error"})
+
+    def add_dict(self, raw: dict) -> bool:
+        """Pack a submit straight from its history line when it has the plain shape (float
+        times, a packable key and id, nothing else); False when it has not (then make the
+        SubmitRecord and `add` it)."""
+        t, t_done, task_id = raw.get("t"), raw.get("t_done"), raw.get("id")
+        if not isinstance(t, float) or not isinstance(t_done, float) or not raw.keys() <= self._FIELDS:
+            return False
+        kind, priority, outcome, error = raw.get("type"), raw.get("priority"), raw.get("outcome"), raw.get("error")
+        if not (isinstance(kind, str) and isinstance(priority, str) and isinstance(outcome, str)
+                and (error is None or isinstance(error, str))):
+            return False
+        key = pack_key(raw.get("key"), self._prefixes)
+        pid = pack_id(task_id)
+        if key is None or (task_id is not None and pid is None):
+            return False
+        self._times.extend((t, t_done))
+        book = self._book
+        self._codes.extend((book.code(kind), book.code(priority), book.code(outcome), book.code(error)))
+        self._keys.append(key)
+        self._ids += pid or bytes(16)
+        self._flags.append(NO_ID if task_id is None else PACKED)
+        return True
+
     def add(self, s: SubmitRecord) -> None:
         row = len(self._flags)
         key = pack_key(s.key, self._prefixes)

@@ -167,3 +167,15 @@ def test_packing_straight_from_the_dict_loses_nothing() -> None:
     assert list(table) == [task_from_dict(v) for v in variants]
     # still plain, so packed: another result (a code of its own), another claim time (a column)
     assert table.eventful_rows() == [i for i in range(2, len(variants)) if i not in (11, 16)]
+
+
+def test_submits_packed_from_their_lines_are_the_records(tmp_path: Path) -> None:
+    from harness.history import record_from_dict
+    lines_ = [record_to_dict(SubmitRecord(0.5, 0.75, "run-1", "process", "normal", "ok", uuid.UUID(int=1).hex)),
+              record_to_dict(SubmitRecord(0.5, 0.75, None, "echo", "high", "info", None, "HTTP 503 x")),
+              {**record_to_dict(SubmitRecord(0.5, 0.75, "run-2", "echo", "low", "ok", None)), "t": 1},
+              {**record_to_dict(SubmitRecord(0.5, 0.75, "run-3", "echo", "low", "ok", None)), "extra": 1},
+              record_to_dict(SubmitRecord(0.5, 0.75, "a b", "echo", "low", "ok", "odd"))]
+    hist = tmp_path / "history.jsonl"
+    hist.write_text("".join(json.dumps(r) + "\n" for r in lines_))
+    assert list(load_history(hist).submits) == [record_from_dict(r) for r in lines_]
