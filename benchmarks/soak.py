@@ -4,7 +4,7 @@ check times from meta.json), the report's size and its open time in headless Chr
 memory (start / peak / end, from the sampler) and the task counts.
 
     python -m benchmarks.soak scenarios/soak/soak-1m.yaml --out /tmp/soak [--interval 5]
-    python -m benchmarks.soak --measure-only RUN_DIR       # the report figures of a finished run
+    python -m benchmarks.soak --measure-only RUN_DIR [--recheck]   # a finished run, with this checkout's code
 
 Writes OUT/rss.csv (seconds, VmRSS MB, harness phase) and prints one JSON object (also OUT/soak.json).
 Numbers go to docs/benchmarks.md, "The soak".
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -77,6 +78,25 @@ def open_time(page: Path) -> dict[str, float]:
     return {"open_s": round(seconds, 2), "main_thread_s": round(metrics.get("TaskDuration", 0.0), 2)}
 
 
+def recheck(run_dir: Path) -> dict[str, Any]:
+    """Load the recorded run and run its checks again with this checkout's code: (seconds to
+    load the records, seconds to check, this process's peak RSS so far)."""
+    from harness.checks import run_checks
+    from harness.loader import load_scenario
+    from harness.recorded import load_tasks
+    scenario = load_scenario(run_dir / "scenario.yaml")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    began = time.perf_counter()
+    history, tasks = load_history(run_dir / "history.jsonl"), load_tasks(run_dir / "tasks.jsonl")
+    loaded = time.perf_counter()
+    checks = run_checks(scenario, history, tasks, wall_start=meta["start_wall"])
+    done = time.perf_counter()
+    return {"recheck": {"load_s": round(loaded - began, 1), "checks_s": round(done - loaded, 1),
+                        "tasks": len(tasks), "kept_whole": len(tasks.eventful_rows()),
+                        "failed": [c.name for c in checks if c.passed is not True],
+                        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}
+
+
 def measure(run_dir: Path) -> dict[str, Any]:
     meta = json.loads((run_dir / "meta.json").read_text())
     results = json.loads((run_dir / "results.json").read_text())
@@ -112,9 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("/tmp/soak"))
     p.add_argument("--interval", type=float, default=5.0)
     p.add_argument("--measure-only", type=Path, metavar="RUN_DIR")
+    p.add_argument("--recheck", action="store_true", help="with --measure-only: also time loading and checking")
     args = p.parse_args(argv)
     if args.measure_only:
-        print(json.dumps(measure(args.measure_only), indent=2))
+        doc = recheck(args.measure_only) if args.recheck else {}
+        doc.update(measure(args.measure_only))
+        print(json.dumps(doc, indent=2))
         return 0
     if args.scenario is None:
         p.error("give a scenario file (or --measure-only RUN_DIR)")
