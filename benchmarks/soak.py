@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure_only:
         doc = recheck(args.measure_only) if args.recheck else {}
         doc.update(measure(args.measure_only))
+        (args.measure_only / "soak-measure.json").write_text(json.dumps(doc, indent=2))
         print(json.dumps(doc, indent=2))
         return 0
     if args.scenario is None:
