@@ -18,7 +18,7 @@ from .keyfigs import merged_figures
 from .page import FigureBlock, marker, render_page, write_page
 from .rundata import Run, load_run
 from .sections import checks_html, counts_html, details_html, faults_html, look_html, toc_html, verdict_html
-from .series import completion_times, fault_spans, load_window, phase_marks, timebase
+from .series import completion_times, fault_spans, load_window, phase_marks, task_latencies, timebase
 from .tasksview import GanttSelection, select_gantt, worker_loads
 
 
@@ -73,7 +73,8 @@ def render_report(run: Run) -> str:
     blocks = figure_blocks(run)
     tb = timebase(run)
     impacts = fault_impacts(fault_spans(run, t1=tb.t1), completion_times(run, tb), run.tasks,
-                            offset=tb.offset, load=load_window(run, tb), t1=tb.t1)
+                            offset=tb.offset, load=load_window(run, tb), t1=tb.t1,
+                            latencies=task_latencies(run, tb))
     present = [b.id for b in blocks]
     gantt_named = select_gantt(run.tasks, run.results).named if run.tasks else 0
     body = (verdict_html(run, merged_figures(run)) + toc_html(present)

@@ -60,7 +60,7 @@ def computed_figures(run: Run) -> dict[str, float | None]:
     in_load = [t for t in done if start <= t < end]
     lat = [v for _, v, _ in task_latencies(run, tb)]
     impacts = fault_impacts(fault_spans(run, t1=tb.t1), done, run.tasks, offset=clock_offset(run),
-                            load=(start, end), t1=tb.t1)
+                            load=(start, end), t1=tb.t1, latencies=task_latencies(run, tb))
     recoveries = [i.recovery_s for i in impacts if i.recovery_s is not None]
     status, events = task_counts(run)
     return {
