@@ -97,23 +97,24 @@ def recheck(run_dir: Path) -> dict[str, Any]:
                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}
 
 
-def measure(run_dir: Path) -> dict[str, Any]:
+def measure(run_dir: Path, *, rebuild: bool = True) -> dict[str, Any]:
     meta = json.loads((run_dir / "meta.json").read_text())
     results = json.loads((run_dir / "results.json").read_text())
     history = load_history(run_dir / "history.jsonl")
     memory = [s.memory for s in history.others if getattr(s, "kind", "") == "sample" and s.memory]
     page = run_dir / "report.html"
     began = time.perf_counter()
-    from harness.report import build_report
-    build_report(run_dir)
-    report_s = time.perf_counter() - began
+    if rebuild:
+        from harness.report import build_report
+        build_report(run_dir)
+    report_s = time.perf_counter() - began if rebuild else None
     return {
         "run_dir": str(run_dir), "passed": results.get("passed"),
         "failed_checks": [c["name"] for c in results["checks"] if c["passed"] is not True],
         "summary": {k: results["summary"].get(k) for k in ("submitted", "accepted", "succeeded", "dead",
                                                             "duplicates", "stale_acks", "duration_s")},
         "costs": meta.get("costs"),
-        "report_build_s": round(report_s, 1),
+        "report_build_s": None if report_s is None else round(report_s, 1),
         "report_mb": round(page.stat().st_size / 1e6, 2),
         "files_mb": {p.name: round(p.stat().st_size / 1e6, 1) for p in run_dir.glob("*.jsonl")},
         "redis_mb": {"start": _mb(memory[0]), "peak": _mb(max(memory)), "end": _mb(memory[-1])} if memory else None,
@@ -133,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--interval", type=float, default=5.0)
     p.add_argument("--measure-only", type=Path, metavar="RUN_DIR")
     p.add_argument("--recheck", action="store_true", help="with --measure-only: also time loading and checking")
+    p.add_argument("--no-rebuild", action="store_true", help="with --measure-only: open the run's own report")
     args = p.parse_args(argv)
     if args.measure_only:
         doc = recheck(args.measure_only) if args.recheck else {}
-        doc.update(measure(args.measure_only))
+        doc.update(measure(args.measure_only, rebuild=not args.no_rebuild))
         (args.measure_only / "soak-measure.json").write_text(json.dumps(doc, indent=2))
         print(json.dumps(doc, indent=2))
         return 0
