@@ -123,6 +123,7 @@ def meta_document(run: Any) -> dict[str, Any]:
                                             "errors": load.errors},
         "fault_errors": run.nemesis.errors if run.nemesis is not None else [],
         "problems": run.problems,
+        "costs": getattr(run, "costs", None) or None,
         "tracing": tracing_meta(os.environ),
     }
 

@@ -8,13 +8,14 @@ SIGTERM into KeyboardInterrupt) and on a crash.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,19 +27,12 @@ from harness.cleanup import cleanup_leftovers
 from harness.client import GatewayClient
 from harness.dump import scenario_yaml
 from harness.faults import Nemesis, pick_live_leader
-from harness.history import (
-    FaultRecord,
-    HistoryWriter,
-    PhaseRecord,
-    SubmitRecord,
-    read_history,
-    read_tasks,
-    write_results,
-    write_tasks,
-)
+from harness.history import FaultRecord, HistoryWriter, PhaseRecord, Record, lines, write_results
 from harness.ledger import Ledger, state_dir
 from harness.load import LoadGenerator
 from harness.loadshape import plan_submits
+from harness.readback import Collector, TaskSink, read_back
+from harness.recorded import load_history, load_tasks
 from harness.recorder import Recorder
 from harness.runinfo import (
     Progress,
@@ -117,6 +111,9 @@ class Run:
         self.load_start = 0.0
         self.timeline: threading.Thread | None = None
         self.problems: list[str] = []
+        self.sink: TaskSink | None = None
+        self.collector: Collector | None = None
+        self.costs: dict[str, Any] = {}    # readback and check times, for meta.json
 
     def clock(self) -> float:
         return time.monotonic() - self.t0
@@ -170,6 +167,23 @@ class Run:
                                clock=self.clock, leader=self._leader, late_after=self.opts.late_after,
                                leader_wait=self._leader_wait())
 
+    def record_submit(self, rec: Record) -> None:
+        """Where the load generator's records go: the history, and the collector when one runs."""
+        self.history.write(rec)
+        if self.collector is not None:
+            self.collector.note(rec)
+
+    def _start_collector(self, horizon: float) -> None:
+        """A run that outlives RESULT_TTL_S (a soak) reads finished tasks back while it goes
+        on, a third of the TTL after each submit, before their records expire."""
+        ttl = self._setting_ms("RESULT_TTL_S")
+        if ttl >= horizon + self.scenario.drain.timeout + 60:
+            return
+        self.sink = TaskSink(self.run_dir / "tasks.jsonl")
+        self.collector = Collector(redis_url=lambda: self.backend.endpoints().redis_url, keys=self.keys,
+                                   sink=self.sink, after=ttl / 3)
+        self.collector.start()
+
     def record_fault(self, rec: FaultRecord) -> None:
         """Where the nemesis's fault records go: the history."""
         self.history.write(rec)
@@ -180,8 +194,9 @@ class Run:
         self.observe()
         assert self.nemesis is not None
         load = self.scenario.load
+        self._start_collector(schedule.horizon)
         self.load = LoadGenerator(plan, gateway_url=endpoints.gateway_url, run_id=self.run_id,
-                                  record=self.history.write, clock=self.clock,
+                                  record=self.record_submit, clock=self.clock,
                                   clients=load.clients, batch=load.batch,
                                   timeout=load.submit_timeout, token=endpoints.gateway_token,
                                   realtime=self.opts.realtime_load)
@@ -195,6 +210,9 @@ class Run:
             self._tick(schedule.horizon)
             timeline.join(timeout=0.5)
         self.problems += self.load.errors
+        # the plan is spent (a soak's million PlannedSubmits hold ~150 MB): let it go before the checks
+        self.plan = ()
+        self.load.plan.clear()
         for event in schedule.starts():
             if event.id not in self.nemesis.started and event.fault not in LOAD_FAULTS:
                 self.nemesis.missed(event, requested=start + event.t,
@@ -264,16 +282,23 @@ class Run:
 
     def readback_and_check(self) -> list[CheckResult]:
         self.enter("readback")
-        endpoints = self.backend.endpoints()
-        client = GatewayClient(endpoints.gateway_url, timeout=10, token=endpoints.gateway_token)
-        history = read_history(self.run_dir / "history.jsonl")
-        ids = [r.id for r in history if isinstance(r, SubmitRecord) and r.id]
-        write_tasks(self.run_dir / "tasks.jsonl", client.read_back(ids))
-        client.close()
+        pending = self.collector.stop() if self.collector is not None else []
+        sink = self.sink or TaskSink(self.run_dir / "tasks.jsonl")
+        stats = read_back(lambda: self.backend.endpoints().redis_url, self.keys, sink,
+                          itertools.chain(pending, submit_ids(self.run_dir / "history.jsonl")))
+        stats.collected_early = self.collector.collected if self.collector is not None else 0
+        sink.close()
+        self.sink = self.collector = None   # its set of ids read (tens of MB in a soak) is not needed now
+        self.costs["readback"] = stats.to_dict()
         self.enter("check")
-        history = read_history(self.run_dir / "history.jsonl")
-        tasks = read_tasks(self.run_dir / "tasks.jsonl")
+        began = time.perf_counter()
+        history = load_history(self.run_dir / "history.jsonl")
+        tasks = load_tasks(self.run_dir / "tasks.jsonl")
+        self.costs["load_records_s"] = round(time.perf_counter() - began, 3)
+        self.costs["tasks"] = len(tasks)
+        self.costs["tasks_kept_whole"] = len(tasks.eventful_rows())
         checks = run_checks(self.scenario, history, tasks, wall_start=self.wall_start)
+        self.costs["checks_s"] = round(time.perf_counter() - began, 3)
         doc = results_document(self.scenario, checks, history=history, tasks=tasks,
                                meta=self.meta(), wall_start=self.wall_start)
         if self.opts.baseline is not None:
@@ -300,6 +325,10 @@ class Run:
             self.problems += self.nemesis.heal_all()
         if self.recorder is not None:
             self.recorder.stop()
+        if self.collector is not None:
+            self.collector.stop()
+        if self.sink is not None:
+            self.sink.close()
         self.history.close()
         self._copy_logs()
         if self.opts.keep_up:
@@ -326,6 +355,13 @@ class Run:
         dest.mkdir(exist_ok=True)
         for log in src.glob("*.log"):
             shutil.copy2(log, dest / log.name)
+
+
+def submit_ids(path: Path) -> Iterator[str]:
+    """Ids of the history's submits, streamed from the file."""
+    for _, raw in lines(path):
+        if raw.get("kind") == "submit" and raw.get("id"):
+            yield str(raw["id"])
 
 
 HELD_STATUSES = ("reserved", "running")  # claimed by a worker: prefetched, or started

@@ -10,14 +10,15 @@ A check that raises yields passed=None ("unknown") with the exception text, neve
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from harness.checks.base import CheckResult, RunView, build_view
 from harness.checks.queue import analyse
 from harness.checks.registry import CHECKS, IMPLICIT
-from harness.checks.timing import latency_ms
+from harness.checks.timing import latency_values
 from harness.history import FaultRecord, Record, TaskRecord
+from harness.recorded import RecordedHistory
 from harness.scenario import LOAD_FAULTS, Scenario
 from harness.stats import percentile, recovery_time
 
@@ -36,7 +37,7 @@ def _one(view: RunView, name: str, params: Mapping[str, Any]) -> CheckResult:
                            f"check crashed: {type(exc).__name__}: {exc}")
 
 
-def run_checks(scenario: Scenario, history: Sequence[Record], tasks: Sequence[TaskRecord], *,
+def run_checks(scenario: Scenario, history: Iterable[Record], tasks: Iterable[TaskRecord], *,
                wall_start: float | None = None) -> list[CheckResult]:
     """Judge a recorded run by every check the scenario names, in its order, then by the
     implicit checks (registry.IMPLICIT) it does not name: results and run times are right,
@@ -48,12 +49,12 @@ def run_checks(scenario: Scenario, history: Sequence[Record], tasks: Sequence[Ta
     return [_one(view, name, params) for name, params in specs]
 
 
-def summarize(history: Sequence[Record], tasks: Sequence[TaskRecord], *,
+def summarize(history: Iterable[Record], tasks: Iterable[TaskRecord], *,
               wall_start: float | None = None) -> dict[str, Any]:
     """Key figures of a run (the report's header and baseline comparison)."""
     view = build_view(history, tasks, wall_start=wall_start)
     q = analyse(view)
-    latencies = [v for t in view.tasks if (v := latency_ms(t)) is not None]
+    latencies = latency_values(view, None)
     start, _ = view.load_window()
     done = view.completion_times() if view.offset is not None else []
     throughput = len(done) / (done[-1] - start) if done and done[-1] > start else None
@@ -65,11 +66,17 @@ def summarize(history: Sequence[Record], tasks: Sequence[TaskRecord], *,
         **{f"p{q_}_latency_ms": _round(percentile(latencies, q_)) for q_ in (50, 95, 99)},
         "recovery_time_s": max(known) if known else None,
         "submitted": len(view.submits), "accepted": q.accepted_count,
-        "succeeded": sum(1 for t in q.accepted if t.status == "succeeded"),
-        "dead": sum(1 for t in q.accepted if t.status == "dead"),
+        "succeeded": q.accepted_status.get("succeeded", 0),
+        "dead": q.accepted_status.get("dead", 0),
         "duplicates": q.executions_extra, "stale_acks": q.stale_acks,
-        "duration_s": round(max((r.t for r in history), default=0.0), 3),
+        "duration_s": round(_last_t(history), 3),
     }
+
+
+def _last_t(history: Iterable[Record] | RecordedHistory) -> float:
+    if isinstance(history, RecordedHistory):
+        return history.last_t()
+    return max((r.t for r in history), default=0.0)
 
 
 def _round(value: float | None) -> float | None:
@@ -77,10 +84,11 @@ def _round(value: float | None) -> float | None:
 
 
 def results_document(scenario: Scenario, results: Sequence[CheckResult], *,
-                     history: Sequence[Record], tasks: Sequence[TaskRecord],
+                     history: Iterable[Record], tasks: Iterable[TaskRecord],
                      meta: Mapping[str, Any], wall_start: float | None = None) -> dict[str, Any]:
     """results.json (docs/contracts.md): passed only when every check passed (unknown = not)."""
-    records = [r for r in history if isinstance(r, FaultRecord)]
+    records = [r for r in (history.others if isinstance(history, RecordedHistory) else history)
+               if isinstance(r, FaultRecord)]
     ends = {r.id: r.t for r in records if r.phase == "end"}
     faults = [_fault_entry(r, ends.get(r.id) if r.phase == "start" else None) for r in records]
     late = [f["id"] for f in faults if f.get("late")]

@@ -18,12 +18,12 @@ Rules of faults_effective (the fault's hit window is from when the nemesis began
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.checks.base import CheckResult, RunView
-from harness.history import FaultRecord
+from harness.history import FaultRecord, TaskRecord
 from harness.scenario import FAULTS, LOAD_FAULTS
 
 _ENDS = frozenset({"succeeded", "failed", "stale_ack", "lease_expired", "released", "dead", "cancelled"})
@@ -43,20 +43,34 @@ class Attempt:
     end: float
 
 
-def attempts(view: RunView) -> list[Attempt]:
+def attempts(view: RunView, windows: Sequence[tuple[float, float]] | None = None) -> list[Attempt]:
     """Every claim in the task records, ended by the first later event of the same token that
-    closes it (success, failure, stale ack, expiry, hand-back); open ones end at infinity."""
-    out = []
-    for task in view.tasks:
-        events = sorted(task.events, key=lambda e: e.t)
-        for i, e in enumerate(events):
-            if e.event != "claimed" or e.worker is None:
-                continue
-            end = next((x.t for x in events[i + 1:] if x.event in _ENDS and x.token in (None, e.token)),
-                       None)
-            out.append(Attempt(task.id, e.worker, view.rel(e.t),
-                               float("inf") if end is None else view.rel(end)))
+    closes it (success, failure, stale ack, expiry, hand-back); open ones end at infinity.
+    With `windows` ((lo, hi) run-relative), only the attempts overlapping one of them: a long
+    run's million attempts are never held. A plain task's one attempt (claim to success) is
+    read from the table's columns."""
+    def wanted(a: Attempt) -> bool:
+        return windows is None or any(a.start <= hi and a.end > lo for lo, hi in windows)
+
+    tasks = view.tasks
+    out = [a for task in tasks.whole() for a in _task_attempts(view, task) if wanted(a)]
+    columns = zip(tasks.times("claimed"), tasks.times("finished_at"), tasks.codes("worker"), tasks.plain(),
+                  strict=True)
+    for row, (claimed, finished, worker, plain) in enumerate(columns):
+        if plain:
+            a = Attempt("", "", view.rel(claimed), view.rel(finished) if finished >= claimed else float("inf"))
+            if wanted(a):
+                out.append(Attempt(tasks.id_at(row), tasks.value(worker), a.start, a.end))
     return out
+
+
+def _task_attempts(view: RunView, task: TaskRecord) -> Iterator[Attempt]:
+    events = sorted(task.events, key=lambda e: e.t)
+    for i, e in enumerate(events):
+        if e.event != "claimed" or e.worker is None:
+            continue
+        end = next((x.t for x in events[i + 1:] if x.event in _ENDS and x.token in (None, e.token)), None)
+        yield Attempt(task.id, e.worker, view.rel(e.t), float("inf") if end is None else view.rel(end))
 
 
 def _starts(view: RunView) -> list[FaultRecord]:
@@ -88,6 +102,12 @@ def _end_of(view: RunView, f: FaultRecord) -> float | None:
     return next((e.t for e in view.faults if e.phase == "end" and e.id == f.id), None)
 
 
+def _window(f: FaultRecord) -> tuple[float, float]:
+    """When attempts matter to a fault: from when applying began to when it took effect, and
+    for a scale the rest of the run (the workers it added take work later)."""
+    return (f.t, float("inf")) if f.fault == "scale" else (f.t, max(f.t, f.at))
+
+
 def _hit(view: RunView, f: FaultRecord, held: list[Attempt]) -> str | None:
     """What the fault hit (a short description), or None when it hit nothing."""
     lo, hi = f.t, max(f.t, f.at)
@@ -116,7 +136,7 @@ def faults_effective(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     starts = [f for f in _starts(view) if not f.detail.get("error")]
     exempt = [f for f in starts if f.detail.get("idle_ok")]
     judged = [f for f in starts if not f.detail.get("idle_ok")]
-    held = attempts(view) if judged else []
+    held = attempts(view, [_window(f) for f in judged]) if judged else []
     hits = {f.id: _hit(view, f, held) for f in judged}
     idle = [f for f in judged if hits[f.id] is None]
     observed = {"faults": len(starts), "effective": len(judged) - len(idle), "idle": len(idle),

@@ -8,19 +8,21 @@ stale_acks_rejected, dlq_contains (each `(view, params) -> CheckResult`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from array import array
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.base import CheckResult, RunView
-from harness.history import SubmitRecord, TaskRecord
+from harness.history import TaskRecord
 
 _SHOW = 5  # ids named in an explanation
 
 
 @dataclass(slots=True)
 class QueueAnalysis:
-    accepted: list[TaskRecord] = field(default_factory=list)   # ok or recovered, task found
+    accepted: Sequence[TaskRecord] = ()                         # ok or recovered, task found
     lost: list[str] = field(default_factory=list)              # ok, but no task record at all
     unfinished: list[TaskRecord] = field(default_factory=list)  # accepted, not final after drain
     recovered: list[TaskRecord] = field(default_factory=list)   # outcome unknown, task showed up
@@ -32,52 +34,73 @@ class QueueAnalysis:
     applied_twice: list[str] = field(default_factory=list)      # tasks with 2+ applied successes
     key_duplicates: list[str] = field(default_factory=list)     # keys that created 2+ tasks
     stale_acks: int = 0
+    accepted_status: dict[str | None, int] = field(default_factory=dict)  # status -> accepted tasks
 
     @property
     def accepted_count(self) -> int:
         return len(self.accepted) + len(self.lost)
 
 
-def _group(submits: list[SubmitRecord]) -> list[list[SubmitRecord]]:
-    """One group per logical submit: retries with the same idempotency key are one request."""
-    groups: dict[str, list[SubmitRecord]] = {}
-    for i, s in enumerate(submits):
-        groups.setdefault(s.key or s.id or f"#{i}", []).append(s)
-    return list(groups.values())
-
-
 def analyse(view: RunView) -> QueueAnalysis:
+    """Sort submits and tasks (once per view's tables: several checks ask). Tasks are kept as
+    rows of the task table; only plain single successes are left out of the per-task loops,
+    which cannot add anything for them (one success, no stale ack, final)."""
+    memo = view.tasks.memo
+    key = ("queue", id(view.submits))
+    if key not in memo:
+        memo[key] = _analyse(view)
+    return memo[key]
+
+
+def _analyse(view: RunView) -> QueueAnalysis:
     out = QueueAnalysis()
-    seen: set[str] = set()
-    for group in _group(view.submits):
+    tasks = view.tasks
+    seen = bytearray(len(tasks))
+    accepted = array("I")
+    for group in view.submits.groups():
         outcomes = {s.outcome for s in group}
-        task = next((t for t in map(view.task_for, group) if t is not None), None)
-        if task is not None:
-            seen.add(task.id)
+        row = next((r for r in map(view.row_for, group) if r is not None), None)
+        if row is not None:
+            seen[row] = 1
         if "ok" in outcomes:
-            if task is None:
+            if row is None:
                 out.lost.append(next((s.id or s.key or "?") for s in group if s.outcome == "ok"))
                 continue
-            out.accepted.append(task)
+            accepted.append(row)
         elif "info" in outcomes:
-            if task is None:
+            if row is None:
                 out.indeterminate += 1
                 continue
-            out.recovered.append(task)
-            out.accepted.append(task)
+            out.recovered.append(tasks[row])
+            accepted.append(row)
         else:
             out.rejected += 1
-            if task is not None:
-                out.unexpected.append(task)
-    out.unfinished = [t for t in out.accepted if not t.final]
-    out.unmatched = [t for t in view.tasks if t.id not in seen]
-    for task in view.tasks:
+            if row is not None:
+                out.unexpected.append(tasks[row])
+    out.accepted = tasks.rows(accepted)
+    eventful = tasks.eventful_rows()
+    kept = set(eventful)
+    out.unfinished = [tasks[r] for r in accepted if r in kept and not tasks[r].final]
+    whole = Counter(tasks[r].status for r in accepted if r in kept)
+    out.accepted_status = dict(whole)   # plain rows are all succeeded
+    out.accepted_status["succeeded"] = whole.get("succeeded", 0) + len(accepted) - whole.total()
+    out.unmatched = [tasks[r] for r in _zeros(seen)]
+    for task in map(tasks.__getitem__, eventful):
         successes = task.count("succeeded")
         out.executions_extra += max(0, successes + task.count("stale_ack", "ok") - 1)
         out.stale_acks += task.count("stale_ack")
         if successes > 1:
             out.applied_twice.append(task.id)
-    out.key_duplicates = sorted(k for k, ts in view.by_key.items() if len(ts) > 1)
+    out.key_duplicates = sorted(tasks.duplicate_keys())
+    return out
+
+
+def _zeros(flags: bytearray) -> list[int]:
+    """Indexes of the zero bytes (fast: bytearray.find runs in C)."""
+    out, i = [], flags.find(0)
+    while i != -1:
+        out.append(i)
+        i = flags.find(0, i + 1)
     return out
 
 
@@ -109,7 +132,7 @@ def no_lost_tasks(view: RunView, params: Mapping[str, Any]) -> CheckResult:
 
 def conservation(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     q = analyse(view)
-    counts = {s: sum(1 for t in q.accepted if t.status == s) for s in ("succeeded", "dead", "cancelled")}
+    counts = {s: q.accepted_status.get(s, 0) for s in ("succeeded", "dead", "cancelled")}
     observed = {"accepted": q.accepted_count, **counts, "in_flight": len(q.unfinished), "missing": len(q.lost)}
     total = sum(counts.values())
     ok = total == q.accepted_count and not q.unfinished
@@ -137,7 +160,7 @@ def max_duplicates(view: RunView, params: Mapping[str, Any]) -> CheckResult:
     q = analyse(view)
     limit = params["max"]
     extra = q.executions_extra + len(q.key_duplicates)
-    executed = max(1, sum(1 for t in view.tasks if t.count("succeeded")))
+    executed = max(1, view.tasks.plain_count + sum(1 for t in view.tasks.whole() if t.count("succeeded")))
     observed = {"duplicates": extra, "fraction": round(extra / executed, 6),
                 "applied_twice": len(q.applied_twice), "stale_acks": q.stale_acks}
     if isinstance(limit, float) and limit < 1:
@@ -154,7 +177,9 @@ def stale_acks_rejected(view: RunView, params: Mapping[str, Any]) -> CheckResult
     if (unknown := _no_events("stale_acks_rejected", view)) is not None:
         return unknown
     q = analyse(view)
-    wrong_token = [t.id for t in view.tasks if t.status == "succeeded" and _applied_token(t) not in (None, t.token)]
+    # a plain task's one success carries its one token: only tasks kept whole can differ
+    wrong_token = [t.id for t in view.tasks.whole()
+                   if t.status == "succeeded" and _applied_token(t) not in (None, t.token)]
     minimum = params.get("min", 0)
     observed = {"stale_acks": q.stale_acks, "applied_twice": len(q.applied_twice), "wrong_token": len(wrong_token)}
     expected = {"stale_acks": f">= {minimum}", "applied_twice": 0, "wrong_token": 0}

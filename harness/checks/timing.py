@@ -33,13 +33,28 @@ def wait_ms(task: TaskRecord) -> float | None:
     return (start - task.submitted_at) * 1000
 
 
+def latency_values(view: RunView, priority: str | None) -> list[float]:
+    """Latencies (ms) of the succeeded tasks, of one priority or all; computed once per view's
+    task table (each percentile check and the summary ask)."""
+    key = ("latencies", priority)
+    tasks = view.tasks
+    if key not in tasks.memo:
+        want = None if priority is None else tasks.code(priority)
+        # plain rows (all succeeded) straight from their columns, the others from their records
+        values = [(f - s) * 1000 for s, f, p, plain in zip(tasks.times("submitted_at"), tasks.times("finished_at"),
+                                                           tasks.codes("priority"), tasks.plain(), strict=True)
+                  if plain and (priority is None or p == want)]
+        values += [v for t in tasks.whole() if priority in (None, t.priority) if (v := latency_ms(t)) is not None]
+        tasks.memo[key] = values
+    return tasks.memo[key]
+
+
 def latency_check(q: int) -> Callable[[RunView, Mapping[str, Any]], CheckResult]:
     name = f"p{q}_latency_ms"
 
     def check(view: RunView, params: Mapping[str, Any]) -> CheckResult:
         priority = params.get("priority")
-        values = [v for t in view.tasks if priority in (None, t.priority)
-                  if (v := latency_ms(t)) is not None]
+        values = latency_values(view, priority)
         label = f"{name}[{priority}]" if priority else name
         limit = params["max"]
         value = percentile(values, q)

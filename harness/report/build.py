@@ -18,8 +18,8 @@ from .keyfigs import merged_figures
 from .page import FigureBlock, marker, render_page, write_page
 from .rundata import Run, load_run
 from .sections import checks_html, counts_html, details_html, faults_html, look_html, toc_html, verdict_html
-from .series import completion_times, fault_spans, load_window, phase_marks, timebase
-from .tasksview import select_gantt, worker_loads
+from .series import completion_times, fault_spans, load_window, phase_marks, task_latencies, timebase
+from .tasksview import GanttSelection, select_gantt, worker_loads
 
 
 def figure_blocks(run: Run) -> list[FigureBlock]:
@@ -55,10 +55,17 @@ def figure_blocks(run: Run) -> list[FigureBlock]:
         sel = select_gantt(run.tasks, run.results)
         blocks.append(FigureBlock("gantt", gantt_figure(sel, axis, (run.meta.get("tracing") or {}).get("ui")),
                                   f"{len(sel.tasks)} of {sel.total} tasks: {sel.named} named by failed checks, "
-                                  f"{sel.eventful} with retries, lease expiries, stale acks or dead-lettering, "
+                                  f"{_eventful_count(sel)} with retries, lease expiries, stale acks or dead-lettering, "
                                   f"{sel.sampled} sampled evenly. Faded bars: attempts whose lease was lost "
                                   "(their result was not applied)."))
     return blocks
+
+
+def _eventful_count(sel: GanttSelection) -> str:
+    """How many eventful tasks are drawn: all of them, or an even spread past EVENTFUL_LIMIT."""
+    if sel.eventful_total > sel.eventful:
+        return f"{sel.eventful} (spread evenly over {sel.eventful_total})"
+    return str(sel.eventful)
 
 
 def render_report(run: Run) -> str:
@@ -66,7 +73,8 @@ def render_report(run: Run) -> str:
     blocks = figure_blocks(run)
     tb = timebase(run)
     impacts = fault_impacts(fault_spans(run, t1=tb.t1), completion_times(run, tb), run.tasks,
-                            offset=tb.offset, load=load_window(run, tb), t1=tb.t1)
+                            offset=tb.offset, load=load_window(run, tb), t1=tb.t1,
+                            latencies=task_latencies(run, tb))
     present = [b.id for b in blocks]
     gantt_named = select_gantt(run.tasks, run.results).named if run.tasks else 0
     body = (verdict_html(run, merged_figures(run)) + toc_html(present)

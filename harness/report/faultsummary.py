@@ -6,12 +6,14 @@ because a lease expiry or a stale ack shows up a lease TTL or more after the fau
 """
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.stats import percentile, rate_between, recovery_time
 
+from .rundata import TaskDicts
 from .series import FaultSpan
 
 WINDOW_S = 10.0          # before/after windows
@@ -38,17 +40,34 @@ def _rate(times: Sequence[float], a: float, b: float) -> float | None:
     return rate_between(times, a, b) if b - a >= 1.0 else None
 
 
+def _between(points: Sequence[tuple[Any, ...]], lo: float, hi: float) -> list[float]:
+    """Values of the (t, value, ...) points (sorted by t) with lo <= t < hi."""
+    a = bisect.bisect_left(points, lo, key=_first)
+    b = bisect.bisect_left(points, hi, key=_first)
+    return [p[1] for p in points[a:b]]
+
+
+def _first(point: tuple[Any, ...]) -> float:
+    return float(point[0])
+
+
 def fault_impacts(spans: Sequence[FaultSpan], completions: Sequence[float],
                   tasks: Sequence[dict[str, Any]], *, offset: float, load: tuple[float, float],
-                  t1: float) -> list[FaultImpact]:
-    """One FaultImpact per span; completions are sorted relative completion times."""
+                  t1: float, latencies: Sequence[tuple[Any, ...]] | None = None) -> list[FaultImpact]:
+    """One FaultImpact per span; completions are sorted relative completion times. `latencies`:
+    (relative submit time, latency ms, ...) of the succeeded tasks sorted by time (series.
+    task_latencies), when the caller has them: a long run's are not made twice."""
     load_start, load_end = load
+    whole = tasks.whole() if isinstance(tasks, TaskDicts) else tasks  # plain tasks carry none of these
     events = sorted((e["t"] - offset, e.get("event"))
-                    for t in tasks for e in t.get("events", ())
+                    for t in whole for e in t.get("events", ())
                     if e.get("event") in ("lease_expired", "released", "stale_ack"))
-    lat = sorted((t["submitted_at"] - offset, (t["finished_at"] - t["submitted_at"]) * 1000)
-                 for t in tasks if t.get("status") == "succeeded" and t.get("finished_at")
-                 and t.get("submitted_at"))
+    if latencies is not None:
+        lat: Sequence[tuple[Any, ...]] = latencies
+    else:
+        lat = sorted((t["submitted_at"] - offset, (t["finished_at"] - t["submitted_at"]) * 1000)
+                     for t in tasks if t.get("status") == "succeeded" and t.get("finished_at")
+                     and t.get("submitted_at"))
     out = []
     for i, s in enumerate(spans):
         nxt = spans[i + 1].start if i + 1 < len(spans) else t1
@@ -65,7 +84,7 @@ def fault_impacts(spans: Sequence[FaultSpan], completions: Sequence[float],
             recovery_s=rec, recovered=rec is not None,
             redelivered=sum(ev in ("lease_expired", "released") for ev in window),
             stale_acks=sum(ev == "stale_ack" for ev in window),
-            p99_before_ms=percentile([v for t, v in lat if s.start - WINDOW_S <= t < s.start], 99),
-            p99_during_ms=percentile([v for t, v in lat if s.start <= t < max(end, s.start + 1)], 99),
+            p99_before_ms=percentile(_between(lat, s.start - WINDOW_S, s.start), 99),
+            p99_during_ms=percentile(_between(lat, s.start, max(end, s.start + 1)), 99),
         ))
     return out

@@ -13,7 +13,7 @@ from harness.stats import percentile
 
 from .faultsummary import fault_impacts
 from .rundata import Run
-from .series import clock_offset, completion_times, fault_spans, load_window, task_latencies, timebase
+from .series import clock_offset, completion_times, fault_spans, load_window, task_counts, task_latencies, timebase
 
 KEYS = ("throughput", "p50_latency_ms", "p95_latency_ms", "p99_latency_ms", "recovery_time_s",
         "submitted", "accepted", "succeeded", "dead", "stale_acks", "duration_s")
@@ -60,8 +60,9 @@ def computed_figures(run: Run) -> dict[str, float | None]:
     in_load = [t for t in done if start <= t < end]
     lat = [v for _, v, _ in task_latencies(run, tb)]
     impacts = fault_impacts(fault_spans(run, t1=tb.t1), done, run.tasks, offset=clock_offset(run),
-                            load=(start, end), t1=tb.t1)
+                            load=(start, end), t1=tb.t1, latencies=task_latencies(run, tb))
     recoveries = [i.recovery_s for i in impacts if i.recovery_s is not None]
+    status, events = task_counts(run)
     return {
         "throughput": round(len(in_load) / (end - start), 3) if end > start else None,
         "p50_latency_ms": percentile(lat, 50), "p95_latency_ms": percentile(lat, 95),
@@ -69,10 +70,9 @@ def computed_figures(run: Run) -> dict[str, float | None]:
         "recovery_time_s": max(recoveries) if recoveries else None,
         "submitted": float(len(run.records("submit"))),
         "accepted": float(sum(1 for s in run.records("submit") if s.get("outcome") == "ok")),
-        "succeeded": float(sum(1 for t in run.tasks if t.get("status") == "succeeded")),
-        "dead": float(sum(1 for t in run.tasks if t.get("status") == "dead")),
-        "stale_acks": float(sum(1 for t in run.tasks for e in t.get("events", ())
-                                if e.get("event") == "stale_ack")),
+        "succeeded": float(status.get("succeeded", 0)),
+        "dead": float(status.get("dead", 0)),
+        "stale_acks": float(events.get("stale_ack", 0)),
         "duration_s": tb.t1,
     }
 

@@ -14,6 +14,7 @@ from .faultsummary import FaultImpact
 from .keyfigs import LABELS, fmt
 from .page import esc
 from .rundata import Run
+from .series import task_counts
 from .style import fault_color
 
 # check name (substring) -> figures that explain it, first match wins
@@ -240,8 +241,7 @@ def look_html(run: Run, impacts: list[FaultImpact]) -> str:
 def counts_html(run: Run) -> str:
     """Conservation of tasks: submits by outcome, task statuses, and delivery events."""
     outcomes = Counter(s.get("outcome") for s in run.records("submit"))
-    status = Counter(t.get("status") for t in run.tasks)
-    events = Counter(e.get("event") for t in run.tasks for e in t.get("events", ()))
+    status, events = task_counts(run)
     left = [("submits accepted (ok)", outcomes.get("ok", 0)), ("rejected (fail)", outcomes.get("fail", 0)),
             ("outcome unknown (info)", outcomes.get("info", 0)), ("task records read back", len(run.tasks))]
     left += [(f"status {k}", v) for k, v in sorted(status.items(), key=lambda kv: -kv[1])]

@@ -8,6 +8,7 @@ converted here once.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from harness import stats
 from harness.stats import percentile
 
-from .rundata import Run
+from .rundata import History, Run, TaskDicts
 
 INSTANT = frozenset({"kill", "terminate", "restart", "scale", "burst", "flood", "poison", "redis_failover",
                      "redis_restart"})
@@ -73,9 +74,22 @@ def clock_offset(run: Run) -> float:
     Median of (Redis submitted_at - midpoint of the HTTP call): cancels the harness/Redis
     clock skew. Falls back to meta started_at, then to the earliest task.
     """
-    submitted: dict[str, float] = {t["id"]: t["submitted_at"] for t in run.tasks if t.get("submitted_at")}
-    offset = stats.clock_offset((submitted[s["id"]], (s["t"] + (s.get("t_done") or s["t"])) / 2)
-                                for s in run.records("submit") if s.get("id") in submitted)
+    memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
+    if "clock_offset" not in memo:
+        memo["clock_offset"] = _clock_offset(run)
+    return float(memo["clock_offset"])
+
+
+def _clock_offset(run: Run) -> float:
+    if isinstance(run.tasks, TaskDicts):  # a loaded run: look each submit's task up, hold no map
+        table = run.tasks.table
+        pairs = ((sub, (s["t"] + (s.get("t_done") or s["t"])) / 2) for s in run.records("submit")
+                 if (row := table.row_of(s.get("id"))) is not None and (sub := table.submitted_at(row)))
+        offset = stats.clock_offset(pairs)
+    else:
+        submitted: dict[str, float] = {t["id"]: t["submitted_at"] for t in run.tasks if t.get("submitted_at")}
+        offset = stats.clock_offset((submitted[s["id"]], (s["t"] + (s.get("t_done") or s["t"])) / 2)
+                                    for s in run.records("submit") if s.get("id") in submitted)
     if offset is not None:
         return offset
     for key in ("started_at", "start_wall", "start", "started"):
@@ -88,9 +102,14 @@ def clock_offset(run: Run) -> float:
 def timebase(run: Run) -> Timebase:
     """Span the whole run (history and task events); about MAX_BINS bins of a round width."""
     offset = clock_offset(run)
-    ends = [float(max(r.get("t") or 0.0, r.get("t_done") or 0.0)) for r in run.history[-50:]] + [0.0]
-    ends += [last - offset for t in run.tasks
+    tail = run.history.tail(50) if isinstance(run.history, History) else run.history[-50:]
+    ends = [float(max(r.get("t") or 0.0, r.get("t_done") or 0.0)) for r in tail] + [0.0]
+    ends += [last - offset for t in _whole_or_all(run)
              if (last := max([e["t"] for e in t.get("events") or ()] + [t.get("finished_at") or 0.0]))]
+    if isinstance(run.tasks, TaskDicts):  # plain tasks: their last event from the columns
+        ends.append(max((max(s, c, f) if math.isnan(st) else max(s, c, st, f) for s, c, st, f in
+                         run.tasks.plain_rows("submitted_at", "claimed", "started_event", "finished_at")),
+                        default=offset) - offset)
     t1 = max(ends) or 1.0
     raw = t1 / MAX_BINS
     bin_s = float(next((w for w in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if w >= raw), 3600))
@@ -118,10 +137,34 @@ def binned_percentiles(points: Iterable[tuple[float, float]], tb: Timebase,
     return {q: [percentile(b, q) for b in bins] for q in qs}
 
 
+def task_counts(run: Run) -> tuple[Counter[Any], Counter[Any]]:
+    """(tasks by status, events by name) of a run's task records."""
+    if isinstance(run.tasks, TaskDicts):
+        return run.tasks.status_counts(), run.tasks.event_counts()
+    return (Counter(t.get("status") for t in run.tasks),
+            Counter(e.get("event") for t in run.tasks for e in t.get("events", ())))
+
+
+def _whole_or_all(run: Run) -> Iterable[dict[str, Any]]:
+    """A loaded run's tasks kept whole (the plain ones are read from columns), else every task."""
+    return run.tasks.whole() if isinstance(run.tasks, TaskDicts) else run.tasks
+
+
 def task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
     """(submit time, latency ms, priority) of every succeeded task, by submit time."""
+    memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
+    key = ("report_latencies", tb.offset)
+    if key not in memo:
+        memo[key] = _task_latencies(run, tb)
+    return memo[key]
+
+
+def _task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
     out = []
-    for t in run.tasks:
+    if isinstance(run.tasks, TaskDicts):
+        out = [(s - tb.offset, (f - s) * 1000, str(p)) for s, f, p in
+               run.tasks.plain_rows("submitted_at", "finished_at", "priority") if f and s]
+    for t in _whole_or_all(run):
         if t.get("status") == "succeeded" and t.get("finished_at") and t.get("submitted_at"):
             out.append((t["submitted_at"] - tb.offset, (t["finished_at"] - t["submitted_at"]) * 1000,
                         str(t.get("priority", "normal"))))
@@ -131,8 +174,18 @@ def task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
 
 def completion_times(run: Run, tb: Timebase) -> list[float]:
     """Relative time of every applied success (the 'succeeded' event, else finished_at)."""
+    memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
+    key = ("report_completions", tb.offset)
+    if key not in memo:
+        memo[key] = _completion_times(run, tb)
+    return list(memo[key])
+
+
+def _completion_times(run: Run, tb: Timebase) -> list[float]:
     out = []
-    for t in run.tasks:
+    if isinstance(run.tasks, TaskDicts):  # a plain task's success is at its finished_at
+        out = [f - tb.offset for (f,) in run.tasks.plain_rows("finished_at")]
+    for t in _whole_or_all(run):
         if t.get("status") != "succeeded":
             continue
         ev = next((e["t"] for e in t.get("events", ()) if e.get("event") == "succeeded"), None)
@@ -158,12 +211,30 @@ def _counter_deltas(samples: list[dict[str, Any]], counter: str) -> list[float]:
 
 
 def downsample(samples: Sequence[dict[str, Any]], max_points: int = MAX_POINTS) -> list[dict[str, Any]]:
-    """Keep at most max_points samples, evenly, always keeping the last one."""
+    """At most about max_points samples, in time order: per bucket of a long run its first
+    sample and the ones holding its most work waiting (queued + leased + delayed) and its most
+    Redis memory, so a spike between two evenly spread picks still shows; always the last one."""
     if len(samples) <= max_points:
         return list(samples)
-    step = len(samples) / max_points
-    picked = [samples[int(i * step)] for i in range(max_points - 1)]
-    return picked + [samples[-1]]
+    buckets = max(1, max_points // 3)
+    step = len(samples) / buckets
+    keep: list[int] = []
+    for b in range(buckets):
+        lo, hi = int(b * step), min(len(samples), int((b + 1) * step))
+        if hi <= lo:
+            continue
+        span = range(lo, hi)
+        picks = {lo, max(span, key=lambda i: _waiting(samples[i])),
+                 max(span, key=lambda i: samples[i].get("memory") or 0)}
+        keep += sorted(picks)
+    if keep[-1] != len(samples) - 1:
+        keep.append(len(samples) - 1)
+    return [samples[i] for i in keep]
+
+
+def _waiting(sample: dict[str, Any]) -> float:
+    queues = sample.get("queues") or {}
+    return float(sum(queues.values()) + (sample.get("leased") or 0) + (sample.get("delayed") or 0))
 
 
 def fault_spans(run: Run, *, t1: float | None = None) -> list[FaultSpan]:

@@ -3,16 +3,19 @@ tasks the Gantt shows (the ones failed checks name, the eventful ones, then a sa
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .rundata import TaskDicts
 from .style import worker_sort_key
 
 ATTEMPT_ENDS = ("succeeded", "failed", "lease_expired", "stale_ack", "released", "cancelled")
 EVENTFUL = ("lease_expired", "stale_ack", "retry_scheduled", "dead", "released", "redriven")
 GANTT_LIMIT = 60
+EVENTFUL_LIMIT = 2000   # eventful tasks drawn at most (a row each): keeps a soak's report small
 TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
@@ -37,6 +40,13 @@ def worker_loads(tasks: Iterable[dict[str, Any]]) -> list[WorkerLoad]:
     """Per worker: applied successes, claims, failures, leases lost, stale acks (from events;
     a record without events counts once for its final worker)."""
     c: dict[str, Counter[str]] = {}
+    if isinstance(tasks, TaskDicts):  # plain tasks: claimed, started (where recorded), succeeded by one worker
+        for worker, started in tasks.plain_rows("worker", "started_event"):
+            n = c.setdefault(worker, Counter())
+            n["claimed"] += 1
+            n["succeeded"] += 1
+            n["started"] += started == started  # not NaN: it has a `started` event
+        tasks = tasks.whole()
     for t in tasks:
         if not t.get("events") and t.get("worker"):
             n = c.setdefault(t["worker"], Counter())
@@ -82,6 +92,10 @@ class Attempt:
 def successes_by_worker(tasks: Iterable[dict[str, Any]], offset: float) -> dict[str, list[float]]:
     """Relative times of applied successes per worker (the 'succeeded' event, else finished_at)."""
     out: dict[str, list[float]] = {}
+    if isinstance(tasks, TaskDicts):  # a plain task succeeded once, on its worker, at finished_at
+        for worker, finished in tasks.plain_rows("worker", "finished_at"):
+            out.setdefault(worker, []).append(finished - offset)
+        tasks = tasks.whole()
     for t in tasks:
         ev = next((e for e in t.get("events") or () if e.get("event") == "succeeded"), None)
         worker, when = (ev.get("worker"), ev["t"]) if ev else (t.get("worker"), t.get("finished_at"))
@@ -154,26 +168,65 @@ class GanttSelection:
     eventful: int    # tasks with retries, lease expiries, stale acks or dead
     sampled: int     # evenly spread over the run
     total: int
+    eventful_total: int = 0  # eventful tasks in the run (all drawn unless past EVENTFUL_LIMIT)
 
 
 def select_gantt(tasks: Sequence[dict[str, Any]], results: dict[str, Any] | None,
-                 *, limit: int = GANTT_LIMIT) -> GanttSelection:
-    """Pick at most `limit` tasks: named by failed checks first, then eventful, then a sample."""
-    by_id = {t["id"]: t for t in tasks if "id" in t}
-    named = named_task_ids(results, set(by_id))[:limit]
+                 *, limit: int = GANTT_LIMIT, eventful_limit: int = EVENTFUL_LIMIT) -> GanttSelection:
+    """Pick the tasks to draw: those failed checks name (at most `limit`), then every eventful
+    one (retry, lease expiry, stale ack, dead, hand-back, re-drive; spread evenly past
+    `eventful_limit`), then an even sample of the rest filling `limit`, at least limit / 3.
+    A loaded run's tasks (rundata.TaskDicts) are looked up by id and scanned for events only
+    where they can be (its eventful rows), so a million-task run is never held as dicts."""
+    find = getattr(tasks, "find", None)
+    if find is None:
+        by_id = {t["id"]: t for t in tasks if "id" in t}
+        find, candidates = by_id.get, tasks
+    else:
+        candidates = tasks.eventful()  # type: ignore[attr-defined]
+    named = named_task_ids(results, _Known(find))[:limit]
     chosen = dict.fromkeys(named)
-    eventful = [t["id"] for t in tasks
+    eventful = [t["id"] for t in candidates
                 if any(e.get("event") in EVENTFUL for e in t.get("events", ())) and t["id"] not in chosen]
-    room = max(0, limit - len(chosen))
-    # keep some room for ordinary tasks so the picture is not only trouble
-    take_eventful = eventful[:room] if len(eventful) <= room * 2 // 3 else _spread(eventful, room * 2 // 3)
+    take_eventful = eventful if len(eventful) <= eventful_limit else _spread(eventful, eventful_limit)
     chosen.update(dict.fromkeys(take_eventful))
-    rest = [t["id"] for t in tasks if t["id"] not in chosen]
-    sample = _spread(rest, max(0, limit - len(chosen)))
+    sample = _spread(_Rest(tasks, chosen), max(limit - len(chosen), limit // 3))
     chosen.update(dict.fromkeys(sample))
-    picked = sorted((by_id[i] for i in chosen), key=lambda t: t.get("submitted_at") or 0)
+    picked = sorted((t for i in chosen if (t := find(i)) is not None), key=lambda t: t.get("submitted_at") or 0)
     return GanttSelection(tasks=picked, named=len(named), eventful=len(take_eventful),
-                          sampled=len(sample), total=len(tasks))
+                          sampled=len(sample), total=len(tasks), eventful_total=len(eventful))
+
+
+class _Known:
+    """`id in known` for named_task_ids, by lookup (no set of every id)."""
+
+    def __init__(self, find: Any) -> None:
+        self._find = find
+
+    def __contains__(self, task_id: object) -> bool:
+        return isinstance(task_id, str) and self._find(task_id) is not None
+
+
+class _Rest(Sequence[str]):
+    """Ids of the tasks not chosen, in order, read when indexed (for _spread)."""
+
+    def __init__(self, tasks: Sequence[dict[str, Any]], chosen: dict[str, None]) -> None:
+        table = getattr(tasks, "table", None)
+        if table is not None:
+            skip = {r for i in chosen if (r := table.row_of(i)) is not None}
+            self._rows: Sequence[int] = array("I", (r for r in range(len(tasks)) if r not in skip))
+            self._id = table.id_at
+        else:
+            ids = [t["id"] for t in tasks if t["id"] not in chosen]
+            self._rows, self._id = range(len(ids)), ids.__getitem__
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self._id(r) for r in self._rows[index]]
+        return self._id(self._rows[index])
 
 
 def _spread(items: Sequence[str], n: int) -> list[str]:
