@@ -65,7 +65,7 @@ def stack_document(spec: SystemSpec) -> dict:
 class SwarmBackend(ProxiedNetwork):
     name = "swarm"
 
-    def __init__(self, *, ledger: Ledger, nodes: int = 3, ready_timeout: float = 120.0) -> None:
+    def __init__(self, *, ledger: Ledger, nodes: int = 3, ready_timeout: float = 240.0) -> None:
         self.ledger = ledger
         self.ready_timeout = ready_timeout
         self.cluster = Cluster(f"taskq-swarm-{uuid.uuid4().hex[:6]}", count=nodes)
