@@ -146,6 +146,11 @@ def ratios(rows: list[dict]) -> dict:
             "median_1_node": statistics.median(one) if one else None}
 
 
+def show(part: dict) -> None:
+    """Print one finished part at once (a later failure keeps the figures already taken)."""
+    print(yaml.safe_dump(part, sort_keys=False), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", type=int, default=300)
@@ -159,6 +164,7 @@ def main() -> None:
         t0 = time.monotonic()
         b.start(SystemSpec(workers=WORKERS, config={"LEASE_TTL_MS": "3000", "WORKER_CONCURRENCY": "2"}))
         result["deploy"] = {**b.timings, "total_s": round(time.monotonic() - t0, 1)}
+        show({"deploy": result["deploy"]})
         client = GatewayClient(b.endpoints().gateway_url, timeout=30, token=b.endpoints().gateway_token)
         rows = []
         for label in ("3 nodes", "1 node") * args.pairs:
@@ -167,12 +173,15 @@ def main() -> None:
                 b._wait_ready(w)
             rows.append({"placement": label, "workers_per_node": placement(b),
                          "tasks_per_s": throughput(b, client, n=args.tasks, ms=args.ms)})
+            show({"row": rows[-1]})
         result["throughput"] = rows
         result["throughput_summary"] = ratios(rows)
         place(b, spread=True)
         for w in b.workers():
             b._wait_ready(w)
+        show({"throughput_summary": result["throughput_summary"]})
         result["redis_failover"] = failover(b, client)
+        show({"redis_failover": result["redis_failover"]})
         result["node_loss"] = node_loss(b, client)
     finally:
         result["teardown_problems"] = b.teardown()
