@@ -1,15 +1,18 @@
-"""Measure the Swarm backend on this machine (docs/swarm.md): time to deploy, time for Swarm to
-reschedule a lost node's workers, tasks recovered, throughput with the workers on 1 vs 3 nodes.
+"""Measure the Swarm backend on this machine (docs/swarm.md): time to deploy, throughput with the
+workers on 3 vs 1 nodes, Redis failover recovery, time for Swarm to reschedule a lost node's
+workers, tasks recovered.
 
 All nodes are containers on one host, so 1 vs 3 nodes compares placement and overlay-network
-cost, not extra hardware. The order is 3 nodes, 1 node, 3 nodes, 1 node (same run) to show drift; before each, the
-workers are scaled to 0 and back so every row starts from fresh worker processes.
-Usage: python3 -m benchmarks.swarm_measure [--tasks 300] [--ms 20]
+cost, not extra hardware. The order alternates, 3 nodes then 1 node, `--pairs` times (same run):
+each pair gives a ratio, and the medians are over the pairs; before each row the workers are
+scaled to 0 and back so every row starts from fresh worker processes.
+Usage: python3 -m benchmarks.swarm_measure [--tasks 300] [--ms 20] [--pairs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -50,8 +53,12 @@ def throughput(b: SwarmBackend, client: GatewayClient, *, n: int, ms: int) -> fl
     t0 = time.monotonic()
     ids: list[str] = []
     for start in range(0, n, 100):
-        out = client.submit_batch([{"type": "sleep", "data": {"ms": ms}}] * min(100, n - start),
-                                  [None] * min(100, n - start))
+        size = min(100, n - start)
+        for _ in range(10):  # a batch the loaded gateway answered 503 or timed out on: again
+            out = client.submit_batch([{"type": "sleep", "data": {"ms": ms}}] * size, [None] * size)
+            if all(o.id for o in out):
+                break
+            time.sleep(1.0)
         ids += [o.id for o in out if o.id]
     wait(lambda: queue_empty(client), 300, "the queue to empty", interval=0.1)
     took = time.monotonic() - t0
@@ -78,7 +85,7 @@ def place(b: SwarmBackend, *, spread: bool) -> None:
     on node-1 (node-2 and node-3 drained)."""
     m = b.cluster.manager
     run(m.docker("service", "scale", "-d", f"{STACK}_worker=0"))
-    wait(lambda: not placement(b), 120, "the workers to stop")
+    wait(lambda: not placement(b), 240, "the workers to stop")
     for n in ("node-2", "node-3"):
         run(m.docker("node", "update", "--availability", "active" if spread else "drain", n))
     run(m.docker("service", "scale", "-d", f"{STACK}_worker={WORKERS}"))
@@ -104,10 +111,55 @@ def node_loss(b: SwarmBackend, client: GatewayClient) -> dict:
             "nodes_after": down.split("\n")}
 
 
+def failover(b: SwarmBackend, client: GatewayClient) -> dict:
+    """Kill the Redis primary (harness redis_failover): time until Sentinel names the replica,
+    and until a task submitted after the kill is accepted and done; tasks submitted 2 s before
+    the kill (so the replica has them) must all succeed."""
+    before = [o.id for o in client.submit_batch([{"type": "sleep", "data": {"ms": 200}}] * 30, [None] * 30)]
+    time.sleep(2.0)
+    b.ready_for_faults(frozenset({"redis_failover"}))
+    down: list[float] = []
+    new = b.redis_failover(on_down=lambda: down.append(time.monotonic()))
+    promoted = time.monotonic() - down[0]
+
+    def one_task_done() -> bool:
+        try:
+            out = client.submit_batch([{"type": "sleep", "data": {"ms": 10}}], [None])
+            if not out[0].id:
+                return False
+            return wait(lambda: (client.task(str(out[0].id)) or {}).get("status") == "succeeded",
+                        30, "the probe task", interval=0.05) >= 0
+        except Exception:  # noqa: BLE001 - Redis or the gateway still switching over
+            return False
+    wait(one_task_done, 120, "a task to complete after the failover", interval=0.2)
+    recovered = time.monotonic() - down[0]
+    wait(lambda: queue_empty(client), 120, "the queue to empty")
+    tasks = read(client, before)
+    return {"new_primary": new, "sentinel_promoted_s": round(promoted, 1),
+            "first_task_done_after_kill_s": round(recovered, 1),
+            "tasks_before_kill": len(before), "succeeded": sum(t.get("status") == "succeeded" for t in tasks)}
+
+
+def ratios(rows: list[dict]) -> dict:
+    """3-node / 1-node throughput per consecutive pair, and the medians (pure)."""
+    three = [r["tasks_per_s"] for r in rows if r["placement"] == "3 nodes"]
+    one = [r["tasks_per_s"] for r in rows if r["placement"] == "1 node"]
+    pairs = [round(a / b, 2) for a, b in zip(three, one, strict=False) if b]
+    return {"ratios_3_over_1": pairs, "median_ratio": statistics.median(pairs) if pairs else None,
+            "median_3_nodes": statistics.median(three) if three else None,
+            "median_1_node": statistics.median(one) if one else None}
+
+
+def show(part: dict) -> None:
+    """Print one finished part at once (a later failure keeps the figures already taken)."""
+    print(yaml.safe_dump(part, sort_keys=False), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", type=int, default=300)
     p.add_argument("--ms", type=int, default=20)
+    p.add_argument("--pairs", type=int, default=3, help="alternating 3-node / 1-node rows")
     args = p.parse_args()
     state = Path(tempfile.mkdtemp(prefix="swarm-measure-"))
     b = SwarmBackend(ledger=Ledger(state / "ledger.jsonl"))
@@ -116,18 +168,24 @@ def main() -> None:
         t0 = time.monotonic()
         b.start(SystemSpec(workers=WORKERS, config={"LEASE_TTL_MS": "3000", "WORKER_CONCURRENCY": "2"}))
         result["deploy"] = {**b.timings, "total_s": round(time.monotonic() - t0, 1)}
-        client = GatewayClient(b.endpoints().gateway_url, timeout=30)
+        show({"deploy": result["deploy"]})
+        client = GatewayClient(b.endpoints().gateway_url, timeout=30, token=b.endpoints().gateway_token)
         rows = []
-        for label in ("3 nodes", "1 node", "3 nodes", "1 node"):
+        for label in ("3 nodes", "1 node") * args.pairs:
             place(b, spread=label == "3 nodes")
             for w in b.workers():
                 b._wait_ready(w)
             rows.append({"placement": label, "workers_per_node": placement(b),
                          "tasks_per_s": throughput(b, client, n=args.tasks, ms=args.ms)})
+            show({"row": rows[-1]})
         result["throughput"] = rows
+        result["throughput_summary"] = ratios(rows)
         place(b, spread=True)
         for w in b.workers():
             b._wait_ready(w)
+        show({"throughput_summary": result["throughput_summary"]})
+        result["redis_failover"] = failover(b, client)
+        show({"redis_failover": result["redis_failover"]})
         result["node_loss"] = node_loss(b, client)
     finally:
         result["teardown_problems"] = b.teardown()

@@ -49,7 +49,8 @@ if docker info >/dev/null 2>&1; then
     done
   fi
   run python3 -m harness run "${docker_scenarios[@]}" --backend docker --out "$out" --junit "$out/docker-junit.xml"
-  # the swarm-only scenarios on three Docker-in-Docker nodes (docs/swarm.md; e2e + both scenarios took ~4 min here)
+  # the swarm-only scenarios on three Docker-in-Docker nodes (docs/swarm.md: node drain, loss and
+  # partition, Redis failover; ~75-85 s each on an idle machine, 3-4 min each at load average ~90)
   run python3 -m harness run scenarios/swarm/*.yaml --backend swarm --out "$out" --junit "$out/swarm-junit.xml"
 elif [ "${CI:-}" = "true" ]; then
   failed+=("docker chaos suite: no Docker engine answers")

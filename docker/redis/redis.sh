@@ -26,4 +26,8 @@ CONF
 fi
 # Bounded memory on the command line (so existing data volumes get it too): Redis refuses writes
 # rather than evicting task records; the gateway's SUBMIT_MEMORY_BUDGET answers 503 before that.
-as_redis /data redis-server "$CONF" --maxmemory "${REDIS_MAXMEMORY:-512mb}" --maxmemory-policy noeviction
+# REDIS_ANNOUNCE_HOST (the Swarm stack: the service's own name) is what this node tells its primary
+# to call it, so Sentinel finds the replica by a name that survives a restart under a new address.
+set -- --maxmemory "${REDIS_MAXMEMORY:-512mb}" --maxmemory-policy noeviction
+[ -z "${REDIS_ANNOUNCE_HOST:-}" ] || set -- "$@" --replica-announce-ip "$REDIS_ANNOUNCE_HOST"
+as_redis /data redis-server "$CONF" "$@"

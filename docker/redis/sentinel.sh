@@ -4,6 +4,10 @@
 # Addresses are IPs on purpose: with hostnames, every reconnect to a stopped primary is a DNS
 # lookup of a name Docker no longer knows; those lookups block Sentinel's event loop long enough
 # to send it into TILT mode (30 s without failover). The IP of `redis` is looked up once, here.
+# SENTINEL_HOSTNAMES=yes (the Swarm stack) monitors by hostname instead: there a Redis task that
+# Swarm restarts or reschedules comes back under a new address but the same service name, so an
+# address goes stale while the name does not (Redis >= 6.2: resolve-hostnames/announce-hostnames;
+# the Redis nodes announce their service names, REDIS_ANNOUNCE_HOST; docs/swarm.md).
 # Sentinels require REDIS_SENTINEL_PASSWORD (also between themselves) and run as the `redis` user.
 set -eu
 . /opt/taskq/lib.sh
@@ -21,8 +25,16 @@ if [ ! -f "$CONF" ]; then
     done
     [ -n "$ip" ] || { echo "sentinel: cannot resolve $PRIMARY_HOST" >&2; exit 1; }
     umask 077
-    cat >"$CONF" <<CONF
-port 26379
+    {
+        echo "port 26379"
+        if [ "${SENTINEL_HOSTNAMES:-no}" = yes ]; then
+            ip="$PRIMARY_HOST"  # resolve-hostnames must come before the monitor line
+            echo "sentinel resolve-hostnames yes"
+            echo "sentinel announce-hostnames yes"
+            [ -z "${SENTINEL_ANNOUNCE_HOST:-}" ] || echo "sentinel announce-ip $SENTINEL_ANNOUNCE_HOST"
+        fi
+    } >"$CONF"
+    cat >>"$CONF" <<CONF
 dir /var/lib/sentinel
 requirepass $SENTINEL_PASSWORD
 sentinel sentinel-pass $SENTINEL_PASSWORD

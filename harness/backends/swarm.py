@@ -5,7 +5,10 @@ Toxiproxy, and the node containers themselves.
 Workers are the tasks of service `taskq_worker`; a worker calls itself `worker-<slot>` (the
 stack sets WORKER_ID from Swarm's task slot), so a worker Swarm restarts or reschedules keeps its
 name. Unlike the docker backend, a killed or stopped worker comes back by itself (restart
-policy `any`); `start_node` only waits for that. Redis faults are refused (REDIS_UNSUPPORTED).
+policy `any`); `start_node` only waits for that. The Sentinels follow Redis by service name
+(the stack sets SENTINEL_HOSTNAMES), so a Redis task that comes back under a new address is still
+found; redis_failover holds the killed primary's service at 0 replicas until Sentinel has
+promoted the replica, as a `docker kill`ed compose container stays down.
 Scaling is `docker service scale`; Swarm picks
 the tasks it stops, and `scale` reports which went. Node faults (swarm-only): `node_drain`,
 `node_kill` (stop the node's container), `node_partition` (the node's firewall drops all traffic with
@@ -20,31 +23,29 @@ import secrets
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import redis
 import requests
 import yaml
 
-from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, UnknownTarget
+from harness.backends.base import ALL_FAULTS, BackendError, Endpoints, SystemSpec, ToxicHandle, UnknownTarget
 from harness.backends.compose import COMPOSE_FILE, Compose, env_file_values
+from harness.backends.docker import DockerBackend
 from harness.backends.netfaults import ProxiedNetwork
 from harness.backends.procs import ProcessError, wait_until
 from harness.ledger import Ledger
 from harness.swarm import stack as stackgen
 from harness.swarm.nodes import Cluster, Node, SwarmError, run
+from harness.swarm.sentinels import Sentinels
 from harness.toxiproxy import Toxiproxy
 from system.keys import Keys
 
 NODE_FAULTS = ("node_drain", "node_kill", "node_partition")
-# A Redis task Swarm restarts gets a new overlay address; the Sentinels, configured by address
-# (docker/redis/sentinel.sh), do not follow it: no failover, or a restarted old primary that
-# stays a primary. Until Sentinel is configured by hostname, Redis faults are refused here.
-REDIS_UNSUPPORTED = ("redis_failover and redis_restart are not supported on the swarm backend: a "
-                     "restarted Redis task gets a new address and the Sentinels (configured by "
-                     "address) do not follow it; see docs/swarm.md")
-SWARM_CAPABILITIES = (ALL_FAULTS - {"redis_failover", "redis_restart"}) | frozenset(NODE_FAULTS)
+SWARM_CAPABILITIES = ALL_FAULTS | frozenset(NODE_FAULTS)
+# where each Redis service runs (placement labels, harness.swarm.nodes.node_labels): node index
+REDIS_NODE = {"redis": 0, "redis-replica": 1}
 STACK = "taskq"
 APP_IMAGE = "taskq-app:swarm"
 LIVE = ("Running", "Starting")  # task states whose container runs
@@ -64,7 +65,7 @@ def stack_document(spec: SystemSpec) -> dict:
 class SwarmBackend(ProxiedNetwork):
     name = "swarm"
 
-    def __init__(self, *, ledger: Ledger, nodes: int = 3, ready_timeout: float = 120.0) -> None:
+    def __init__(self, *, ledger: Ledger, nodes: int = 3, ready_timeout: float = 240.0) -> None:
         self.ledger = ledger
         self.ready_timeout = ready_timeout
         self.cluster = Cluster(f"taskq-swarm-{uuid.uuid4().hex[:6]}", count=nodes)
@@ -75,6 +76,9 @@ class SwarmBackend(ProxiedNetwork):
         self.seen: set[str] = set()
         self.timings: dict[str, float] = {}
         self.grace = 15
+        self._verified_primary: str | None = None  # checked by ready_for_faults, for the first failover
+        self._held: set[str] = set()  # Redis services redis_failover holds at 0 replicas
+        self._fanout: dict[ToxicHandle, list[ToxicHandle]] = {}  # gateway toxics on the other replicas
         # fresh per run, as the docker backend does; created as the stack's external secrets
         self.password = secrets.token_urlsafe(18)
         self.secret_values = {"redis_password": self.password,
@@ -187,13 +191,17 @@ class SwarmBackend(ProxiedNetwork):
         service = "gateway" if target == "gateway" else "worker"
         want = "gateway-1" if target == "gateway" else target
         for name, node, task, _state in self.tasks(service):
-            if name == want:
-                n = self.cluster.node(node)
-                cid = run(n.docker("ps", "-aq", "--filter", f"label=com.docker.swarm.task.id={task}"),
-                          timeout=30).stdout.split()
-                if cid:
-                    return n, cid[0]
+            found = self._container(node, task) if name == want else None
+            if found:
+                return found
         raise UnknownTarget(f"no running task for {target!r}; workers now: {', '.join(self.workers())}")
+
+    def _container(self, node: str, task: str) -> tuple[Node, str] | None:
+        """(node, container id) of a Swarm task, None when its container is gone."""
+        n = self.cluster.node(node)
+        cid = run(n.docker("ps", "-aq", "--filter", f"label=com.docker.swarm.task.id={task}"),
+                  timeout=30).stdout.split()
+        return (n, cid[0]) if cid else None
 
     def endpoints(self) -> Endpoints:
         return Endpoints(gateway_url=f"http://{self.cluster.manager.ip}:5000",
@@ -269,9 +277,42 @@ class SwarmBackend(ProxiedNetwork):
 
     # -- network faults ---------------------------------------------------------------------
     def _proxy(self, node: str) -> str:
-        if node != "gateway" and node not in self.known_workers():
+        return self._proxies(node)[0]
+
+    def _proxies(self, node: str) -> list[str]:
+        """A worker's own proxy; for `gateway`, every gateway replica's (`redis-gateway-<slot>`:
+        each replica has its own, see harness.swarm.stack), so a fault on the gateway hits them all."""
+        if node == "gateway":
+            assert self.tp is not None
+            names = sorted(p for p in self.tp.proxies() if p.startswith("redis-gateway-"))
+            if not names:
+                raise BackendError("no gateway proxy (redis-gateway-<slot>) in Toxiproxy yet")
+            return names
+        if node not in self.known_workers():
             raise UnknownTarget(f"no node {node!r}; known: gateway, {', '.join(self.known_workers())}")
-        return f"redis-{node}"
+        return [f"redis-{node}"]
+
+    def add_toxic(self, node: str, *, type: str, stream: str, attributes: Mapping[str, int],
+                  toxicity: float = 1.0, name: str | None = None) -> ToxicHandle:
+        """The toxic on each of the node's proxies; the handle of the first stands for all."""
+        assert self.tp is not None
+        handles = [ToxicHandle(proxy=p, name=self.tp.add_toxic(p, type=type, stream=stream, toxicity=toxicity,
+                                                               attributes=dict(attributes), name=name).name)
+                   for p in self._proxies(node)]
+        self._fanout[handles[0]] = handles[1:]
+        return handles[0]
+
+    def remove_toxic(self, handle: ToxicHandle) -> None:
+        assert self.tp is not None
+        for h in [handle, *self._fanout.pop(handle, [])]:
+            self.tp.remove_toxic(h.proxy, h.name)
+
+    def heal(self, node: str) -> None:
+        assert self.tp is not None
+        for proxy in self._proxies(node):
+            for toxic in self.tp.toxics(proxy):
+                self.tp.remove_toxic(proxy, toxic)
+            self.tp.set_enabled(proxy, True)
 
     def heal_network(self) -> list[str]:
         if self.tp is None:
@@ -279,14 +320,90 @@ class SwarmBackend(ProxiedNetwork):
         return self.tp.cleanup(prefix="redis-", delete_proxies=False)
 
     # -- redis ------------------------------------------------------------------------------
-    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
-        raise BackendError(REDIS_UNSUPPORTED)
+    def _sentinels(self) -> Sentinels:
+        return Sentinels([n.ip for n in self.cluster.nodes[:3]],
+                         password=self.secret_values["redis_sentinel_password"],
+                         master=str(self.spec.config.get("REDIS_SENTINEL_MASTER", "mymaster")))
 
-    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
-        raise BackendError(REDIS_UNSUPPORTED)
+    def _redis_task(self, service: str) -> tuple[Node, str]:
+        """(node, container id) of the Redis service's running task."""
+        for _name, node, task, _state in self.tasks(service):
+            found = self._container(node, task)
+            if found:
+                return found
+        raise BackendError(f"no running container of {service}")
+
+    def _wait_sentinels_ready(self, primary: str, timeout: float) -> None:
+        try:
+            wait_until(lambda: self._sentinels().ready(primary), timeout=timeout, interval=0.3,
+                       what=f"every Sentinel to see a good replica of {primary} (redis_failover precondition)")
+        except ProcessError as exc:
+            raise BackendError(str(exc)) from exc
 
     def ready_for_faults(self, faults: frozenset[str]) -> None:
-        """Nothing to reach first: the Redis faults that need a precondition are refused here."""
+        """Before a redis_failover every Sentinel must see a good replica (else Sentinel aborts
+        the failover: "no good slave"); reached before the load starts."""
+        if "redis_failover" in faults:
+            old = self._sentinels().primary() or "redis"
+            self._wait_sentinels_ready(old, 60)
+            self._verified_primary = old
+
+    def _scale_redis(self, service: str, replicas: int) -> None:
+        run(self.cluster.manager.docker("service", "scale", "-d", f"{STACK}_{service}={replicas}"), timeout=60)
+        (self._held.add if replicas == 0 else self._held.discard)(service)
+
+    def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
+        """SIGKILL the primary's container and hold its service at 0 replicas (Swarm would
+        restart it within ~1 s, before Sentinel's down-after ends, and no failover would
+        happen); once a majority of Sentinels name the other service, scale it back: it
+        returns under a new address, and Sentinel, following the name, makes it a replica."""
+        old = self._verified_primary or self._sentinels().primary() or "redis"
+        if self._verified_primary is None:
+            self._wait_sentinels_ready(old, 30)
+        self._verified_primary = None
+        node, cid = self._redis_task(old)
+        run(node.docker("kill", "-s", "KILL", cid), timeout=30)
+        self._scale_redis(old, 0)
+        DockerBackend._wait_unreachable(node.ip)
+        if on_down is not None:
+            on_down()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            new = self._sentinels().primary()
+            if new and new != old:
+                self._scale_redis(old, 1)
+                return new
+            time.sleep(0.2)
+        raise BackendError(f"no Sentinel failover within 60s after killing {old} on {node.name}")
+
+    def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:
+        """Stop (aof) or SIGKILL with its files removed (no aof) the primary's container;
+        Swarm starts a new task (restart policy any, 1 s delay), found again by name."""
+        service = self._sentinels().primary() or "redis"
+        node, cid = self._redis_task(service)
+        if aof:
+            run(node.docker("stop", "-t", "10", cid), timeout=40)
+        else:
+            run(node.docker("exec", cid, "sh", "-c", "rm -rf /data/appendonlydir /data/dump.rdb"), timeout=30)
+            run(node.docker("kill", "-s", "KILL", cid), timeout=30)
+        if on_down is not None:
+            on_down()
+        wait_until(lambda: self._answers(node), timeout=self.ready_timeout, interval=0.3,
+                   what=f"{service} to run again on {node.name}")
+
+    def _answers(self, node: Node) -> bool:
+        try:
+            with redis.Redis(host=node.ip, port=6379, password=self.password, socket_timeout=1) as r:
+                return bool(r.ping())
+        except redis.RedisError:
+            return False
+
+    def redis_start_stopped(self) -> list[str]:
+        """Scale back a Redis service a failed redis_failover left at 0 replicas."""
+        held = sorted(self._held)
+        for service in held:
+            self._scale_redis(service, 1)
+        return held
 
     def kill_save_child(self, redis_pid: int) -> list[int]:
         raise BackendError("the Redis service faults (harness.faultkit) are not supported on the "

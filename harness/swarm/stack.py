@@ -47,6 +47,13 @@ PLACEMENT = {
 HOST_PORTS = {"redis": 6379, "redis-replica": 6379, "sentinel-1": 26379, "sentinel-2": 26379,
               "sentinel-3": 26379, "toxiproxy": 8474, "gateway": 5000}
 APP_SERVICES = ("gateway", "worker")
+HEALTH_TOLERANCE = {"timeout": "10s", "retries": 5, "start_period": "60s"}
+# Sentinel by hostname (docker/redis/sentinel.sh, redis.sh): a Redis or Sentinel task Swarm
+# restarts or reschedules gets a new overlay address but keeps its service name.
+HOSTNAME_ENV = {"redis": {"REDIS_ANNOUNCE_HOST": "redis"},
+                "redis-replica": {"REDIS_ANNOUNCE_HOST": "redis-replica"},
+                **{f"sentinel-{i}": {"SENTINEL_HOSTNAMES": "yes", "SENTINEL_ANNOUNCE_HOST": f"sentinel-{i}"}
+                   for i in (1, 2, 3)}}
 UPDATE = {"parallelism": 1, "delay": "2s", "order": "stop-first", "failure_action": "rollback",
           "monitor": "10s", "max_failure_ratio": 0}
 ROLLBACK = {"parallelism": 1, "delay": "1s", "order": "stop-first", "failure_action": "pause",
@@ -71,10 +78,14 @@ def _deploy(name: str, replicas: int) -> dict[str, Any]:
 
 
 def _healthcheck(svc: dict[str, Any], *, app: bool) -> dict[str, Any] | None:
+    """Compose's check (or the image's, for the app), with Swarm's tolerance: Swarm *replaces* a
+    task whose check fails (compose only marks it), and on a loaded machine (load average ~90
+    here) the 3 s timeouts killed healthy Redis, Toxiproxy and gateway tasks (docs/swarm.md)."""
     check = copy.deepcopy(svc.get("healthcheck"))
     if app:  # the image's HEALTHCHECK (it reads the secrets through *_FILE), spelled out
-        check = {"test": ["CMD", "python3", "/app/docker/healthcheck.py"],
-                 "interval": "3s", "timeout": "5s", "retries": 3, "start_period": "30s"}
+        check = {"test": ["CMD", "python3", "/app/docker/healthcheck.py"], "interval": "3s"}
+    if check and not check.get("disable"):
+        check.update(HEALTH_TOLERANCE)
     return check
 
 
@@ -85,6 +96,10 @@ def _service(name: str, svc: dict[str, Any], *, routing_mesh: bool) -> dict[str,
     env = {k: v for k, v in env.items() if k not in ("REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD", "GATEWAY_API_TOKEN")}
     if name == "worker":
         env["WORKER_ID"] = "worker-{{.Task.Slot}}"  # Swarm's slot: worker-1..N, stable on restart
+    elif name == "gateway":  # one proxy per replica: two processes re-pointing one proxy after a
+        # failover overlap, and Toxiproxy can leave it disabled (system/proxy_link.py)
+        env["TOXIPROXY_PROXY_NAME"] = "redis-gateway-{{.Task.Slot}}"
+    env.update(HOSTNAME_ENV.get(name, {}))
     out["environment"] = env
     if not app and "entrypoint" in out:  # the Redis scripts, mounted from the host in compose
         out["configs"] = [{"source": _config(s), "target": f"/opt/taskq/{s}", "mode": 0o555}

@@ -96,17 +96,36 @@ def test_shipped_swarm_scenarios_load_and_need_the_swarm_backend() -> None:
 
     from harness.loader import load_scenario
     files = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "swarm").glob("*.yaml"))
-    assert [f.name for f in files] == ["node-drain.yaml", "node-loss.yaml"]
+    assert [f.name for f in files] == ["node-drain.yaml", "node-loss.yaml", "node-partition.yaml",
+                                       "redis-failover.yaml"]
     for f in files:
         s = load_scenario(f)
         assert s.system.backend == "swarm"
         validate(s, capabilities_of("swarm"))
-        assert {c.name for c in s.checks} >= {"no_lost_tasks", "conservation", "recovery_time_max",
-                                               "node_tasks_recovered"}
+        node_faults = {e.fault for e in s.timeline} & {"node_drain", "node_kill", "node_partition"}
+        expected = {"no_lost_tasks", "conservation", "recovery_time_max"}
+        assert {c.name for c in s.checks} >= expected | ({"node_tasks_recovered"} if node_faults else set())
 
 
-def test_swarm_refuses_redis_faults_with_the_reason() -> None:
-    from harness.backends.swarm import REDIS_UNSUPPORTED, SWARM_CAPABILITIES
-    assert {"redis_failover", "redis_restart"}.isdisjoint(SWARM_CAPABILITIES)
-    assert {"kill", "pause", "scale", "partition", "node_kill"} <= SWARM_CAPABILITIES
-    assert "new address" in REDIS_UNSUPPORTED
+def test_swarm_offers_redis_faults_and_node_faults() -> None:
+    from harness.backends.swarm import SWARM_CAPABILITIES
+    assert {"redis_failover", "redis_restart", "kill", "pause", "scale", "partition",
+            "node_kill", "node_partition"} <= SWARM_CAPABILITIES
+
+
+def test_sentinel_majority_names_the_primary_only_with_a_quorum() -> None:
+    from harness.swarm.sentinels import majority
+    assert majority(["redis", "redis", None]) == "redis"
+    assert majority(["redis-replica", "redis", "redis-replica"]) == "redis-replica"
+    assert majority(["redis", None, None]) is None
+    assert majority(["redis", "redis-replica", None]) is None
+
+
+def test_good_replica_needs_an_up_link_to_that_primary() -> None:
+    from harness.swarm.sentinels import good_replica
+    ok = {"master-link-status": "ok", "master-host": "redis", "is_sdown": False, "is_disconnected": False}
+    assert good_replica([ok], "redis")
+    assert not good_replica([ok], "redis-replica")
+    assert not good_replica([{**ok, "master-link-status": "err"}], "redis")
+    assert not good_replica([{**ok, "is_sdown": True}], "redis")
+    assert not good_replica([], "redis")

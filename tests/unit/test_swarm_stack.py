@@ -40,6 +40,8 @@ def test_swarm_shape_pins_redis_spreads_workers_and_keeps_the_secrets_out_of_the
         assert {"update_config", "rollback_config", "restart_policy"} <= set(svc["deploy"]), name
         assert all(not str(v).startswith("./") for v in svc.get("volumes", [])), name
         assert svc["deploy"]["endpoint_mode"] == "dnsrr", name
+        if "healthcheck" in svc:  # Swarm replaces a task whose check fails: tolerant of a loaded host
+            assert svc["healthcheck"]["timeout"] == "10s" and svc["healthcheck"]["retries"] == 5, name
     assert services["redis"]["deploy"]["placement"]["constraints"] == ["node.labels.taskq.redis == primary"]
     assert services["redis-replica"]["deploy"]["placement"]["constraints"] == ["node.labels.taskq.redis == replica"]
     assert services["worker"]["deploy"]["placement"] == {"preferences": [{"spread": "node.id"}]}
@@ -49,6 +51,15 @@ def test_swarm_shape_pins_redis_spreads_workers_and_keeps_the_secrets_out_of_the
     assert doc["secrets"] == {name: {"external": True, "name": stack.SECRETS[name]}
                               for name in compose["secrets"]}
     assert "secrets" not in services["toxiproxy"]
+    # Sentinel by hostname: Swarm gives a restarted Redis task a new address, not a new name
+    assert services["redis"]["environment"]["REDIS_ANNOUNCE_HOST"] == "redis"
+    assert services["redis-replica"]["environment"]["REDIS_ANNOUNCE_HOST"] == "redis-replica"
+    for i in (1, 2, 3):
+        assert services[f"sentinel-{i}"]["environment"]["SENTINEL_HOSTNAMES"] == "yes"
+        assert services[f"sentinel-{i}"]["environment"]["SENTINEL_ANNOUNCE_HOST"] == f"sentinel-{i}"
+    assert "SENTINEL_HOSTNAMES" not in str(compose)  # compose keeps monitoring by address
+    # each gateway replica re-points its own proxy after a failover (shared, Toxiproxy disabled it)
+    assert services["gateway"]["environment"]["TOXIPROXY_PROXY_NAME"] == "redis-gateway-{{.Task.Slot}}"
 
 
 def test_routing_mesh_variant_uses_vips_and_ingress() -> None:
