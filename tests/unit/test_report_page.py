@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -82,13 +81,11 @@ def test_missing_history_names_the_file(tmp_path: Path) -> None:
         build_report(tmp_path)
 
 
-def test_five_minute_run_builds_fast_and_stays_small(tmp_path: Path) -> None:
+def test_five_minute_run_stays_small(tmp_path: Path) -> None:
+    """Size, not speed: build time is measured by `benchmarks.soak`, never asserted here."""
     d = write_run(tmp_path / "long" / "20251128-143000", duration=300, rate=14, seed=3)
-    started = time.perf_counter()
     out = build_report(d)
-    elapsed = time.perf_counter() - started
     figure_bytes = out.stat().st_size - len(plotly_js())
-    assert elapsed < 10, f"building took {elapsed:.1f}s"
     assert figure_bytes < 1_500_000, f"figure data is {figure_bytes} bytes: downsampling is broken"
 
 
