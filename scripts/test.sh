@@ -36,8 +36,8 @@ if docker info >/dev/null 2>&1; then
   # docker kill / pause / stop, compose scale, the in-container proxies, Sentinel discovery by the
   # clients, service faults through the containers, the gateway container under a flood, a
   # container's closed connections (kill-vs-pause), a MISCONF that makes Sentinel fail over
-  # (redis-misconf, ~1-1.5 min). The others pass there too (false-alarm rounds
-  # in docs/mutants.md); DOCKER_SCENARIOS=all runs them all. Scenarios pinned to the local backend
+  # (redis-misconf, ~1-1.5 min). The others pass there too when the machine is not starved
+  # (false-alarm rounds in docs/verdicts.md); DOCKER_SCENARIOS=all runs them all. Scenarios pinned to the local backend
   # (system.backend: local, e.g. clock-skew: the images carry no libfaketime) never run there.
   if [ "${DOCKER_SCENARIOS:-}" = all ]; then
     mapfile -t docker_scenarios < <(grep -L '^  backend: local' scenarios/*.yaml)

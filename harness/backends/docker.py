@@ -54,6 +54,31 @@ DOCKER_CAPABILITIES = ALL_FAULTS | service_faults("docker")
 DEFAULT_PASSWORD = "taskq-local-only"
 
 
+FREEZE_ATTEMPTS = 4  # runc gives up after ~1,000 polls of the freezer (a fraction of a second)
+
+
+def freeze(container: Any, *, attempts: int = FREEZE_ATTEMPTS) -> None:
+    """`docker pause`, tried again when runc reports "unable to freeze".
+
+    runc polls the cgroup freezer for a bounded time and, when the cgroup is not frozen by then
+    (a busy, shared machine: every thread of the container must be stopped), thaws it and fails
+    with "OCI runtime pause failed: unable to freeze"; runc's maintainers leave the retry to the
+    caller (opencontainers/runc#4388). Without it a pause fault fails on load alone. The fault's
+    effective time stays the moment the pause returned, so a slow freeze shows as a late fault.
+    Any other error, or the last attempt's, is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            container.pause()
+            return
+        except docker.errors.APIError as exc:
+            if attempt == attempts or "unable to freeze" not in str(exc):
+                raise
+        container.reload()
+        if container.status == "paused":
+            return
+
+
 class DockerBackend(ProxiedNetwork):
     name = "docker"
 
@@ -241,7 +266,7 @@ class DockerBackend(ProxiedNetwork):
         self._container(node).stop(timeout=self.grace)
 
     def pause(self, node: str) -> None:
-        self._container(node).pause()
+        freeze(self._container(node))
 
     def resume(self, node: str) -> None:
         self._container(node).unpause()
@@ -254,7 +279,7 @@ class DockerBackend(ProxiedNetwork):
         except docker.errors.NotFound:
             raise BackendError(f"no {service} container to pause (system.replica must be true)") from None
         if paused:
-            container.pause()
+            freeze(container)
         else:
             container.unpause()
         return service

@@ -224,6 +224,22 @@ def test_throughput_after():
     assert r.passed is None and "never started" in r.explanation
 
 
+def test_throughput_after_baseline_ends_when_the_scale_began():
+    """A scale effective 4 s after it began: new workers already ran in between (24/s); the
+    baseline is the 4 slots' 8/s before it began, not the mixed seconds before it took effect."""
+    history = [PhaseRecord(0, "load"),
+               FaultRecord(10.0, "start", "scale", "", "f1", requested=10.0, effective=14.0)]
+    tasks, i = [], 0
+    for rate, lo, hi in ((8, 0, 10), (24, 10, 25)):
+        for k in range(int((hi - lo) * rate)):
+            t = lo + k / rate
+            history.append(submit(i, t - 0.1))
+            tasks.append(task(i, t - 0.1, t_start=t - 0.05, t_end=t))
+            i += 1
+    r = check("throughput_after", history, tasks, fault="scale", at_least=1.4, settle="3s", window="4s")
+    assert r.passed is True and r.observed["ratio"] == pytest.approx(3.0, rel=0.05), r
+
+
 def test_throughput_min():
     assert check("throughput_min", *run_with_rates(10, 10), min=8).passed is True
     assert check("throughput_min", *run_with_rates(2, 2), min=8).passed is False
