@@ -2,7 +2,9 @@
 
 It reads Redis directly (never through a proxy, never through the gateway), so a faulted
 gateway or link does not blind the recording; after a failover it follows the backend's
-current primary (`redis_url` is asked again after every error). Two round trips per sample:
+current primary: `redis_url` is asked again after every error and at least once a second, since
+a primary that Sentinel replaced while it was still up (MISCONF, a stall) answers reads without an
+error, frozen at the moment the clients left it. Two round trips per sample:
 one pipeline for every counter, one for which registered workers are still alive.
 """
 
@@ -113,8 +115,11 @@ class Recorder:
 
     def __init__(self, *, redis_url: Callable[[], str], keys: Keys,
                  record: Callable[[SampleRecord], None], clock: Callable[[], float],
-                 interval: float = 0.25) -> None:
+                 interval: float = 0.25, recheck_s: float = 1.0) -> None:
         self.redis_url = redis_url
+        self.recheck_s = recheck_s
+        self._url: str | None = None
+        self._checked_at = 0.0
         self.keys = keys
         self.record = record
         self.clock = clock
@@ -128,8 +133,20 @@ class Recorder:
         self._client: redis.Redis | None = None
 
     def _connect(self) -> redis.Redis:
+        """The connection to the current primary; a new one when the backend names another."""
+        now = time.monotonic()
+        if self._client is not None and now - self._checked_at >= self.recheck_s:
+            self._checked_at = now
+            try:
+                moved = self.redis_url() != self._url
+            except Exception:  # noqa: BLE001 - Sentinel or the engine busy: keep sampling where we are
+                moved = False
+            if moved:
+                self._client.close()
+                self._client = None
         if self._client is None:
-            self._client = redis.Redis.from_url(self.redis_url(), socket_timeout=1.0,
+            self._url, self._checked_at = self.redis_url(), now
+            self._client = redis.Redis.from_url(self._url, socket_timeout=1.0,
                                                 socket_connect_timeout=1.0,
                                                 decode_responses=True)
         return self._client
