@@ -8,6 +8,7 @@ before the child starts, so `harness cleanup` can find it if the harness itself 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,8 +24,23 @@ class ProcessError(RuntimeError):
     """A child could not be started or did not become ready; the message says which and why."""
 
 
+# Listening ports come from below the kernel's ephemeral range (32768-60999 by default): a port
+# bound to 0 and released is soon handed out again as the source port of some outgoing
+# connection (to Redis, Toxiproxy, ...), and the server that wanted it then fails with EADDRINUSE
+# (seen once in CI: a gateway that could not bind).
+_LISTEN_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (bind to port 0)."""
+    """A port below the ephemeral range that was free a moment ago."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
