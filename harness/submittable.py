@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import overload
 
 from harness.codebook import Codebook, pack_id, pack_key, unpack_key
+from harness.decodedrows import DecodedRows
 from harness.history import SubmitRecord
 
 NO_ID, PACKED, WHOLE = 0, 1, 2
 
 
-class SubmitTable:
+class SubmitTable(DecodedRows[SubmitRecord]):
     """Append-only submits in history order."""
+
+    row_name = "submit row"
 
     def __init__(self) -> None:
         self._times = array("d")        # t, t_done
@@ -89,26 +91,6 @@ class SubmitTable:
         task_id = self._ids[row * 16:row * 16 + 16].hex() if flag == PACKED else None
         return SubmitRecord(self._times[row * 2], self._times[row * 2 + 1],
                             unpack_key(self._keys[row], self._prefixes), kind, priority, outcome, task_id, error)
-
-    @overload
-    def __getitem__(self, index: int) -> SubmitRecord: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[SubmitRecord]: ...
-
-    def __getitem__(self, index: int | slice) -> SubmitRecord | list[SubmitRecord]:
-        if isinstance(index, slice):
-            return [self._decode(r) for r in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("submit row out of range")
-        return self._decode(index)
-
-    def __iter__(self) -> Iterator[SubmitRecord]:
-        return map(self._decode, range(len(self._flags)))
-
-    def __bool__(self) -> bool:
-        return len(self._flags) > 0
 
     def times(self) -> tuple[array, array]:
         """(t, t_done) of every submit, as two arrays (for sums over time windows)."""

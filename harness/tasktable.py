@@ -16,9 +16,10 @@ import bisect
 import math
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any
 
 from harness.codebook import Codebook, id_prefix, pack_id, pack_key, unpack_key
+from harness.decodedrows import DecodedRows
 from harness.history import TaskEvent, TaskRecord, task_from_dict
 
 PLAIN, PLAIN_NO_START, WHOLE = 0, 1, 2
@@ -27,9 +28,11 @@ CODES = {"type": 0, "priority": 1, "worker": 2, "data": 3, "result": 4}
 _NAN = float("nan")
 
 
-class TaskTable(Sequence[TaskRecord]):
+class TaskTable(DecodedRows[TaskRecord]):
     """Append-only; build with `add` / `from_records`, then read. Iteration makes each
     TaskRecord when asked (plain rows) or returns the kept one."""
+
+    row_name = "task row"
 
     def __init__(self) -> None:
         self._ids = bytearray()             # 16 bytes a row
@@ -170,26 +173,6 @@ class TaskTable(Sequence[TaskRecord]):
     def __len__(self) -> int:
         return len(self._flags)
 
-    @overload
-    def __getitem__(self, index: int) -> TaskRecord: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[TaskRecord]: ...
-
-    def __getitem__(self, index: int | slice) -> TaskRecord | list[TaskRecord]:
-        if isinstance(index, slice):
-            return [self._decode(r) for r in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError("task row out of range")
-        return self._decode(index)
-
-    def __iter__(self) -> Iterator[TaskRecord]:
-        return map(self._decode, range(len(self._flags)))
-
-    def __bool__(self) -> bool:
-        return len(self._flags) > 0
-
     def id_at(self, row: int) -> str:
         if self._flags[row] == WHOLE:
             return self._whole[row].id
@@ -309,7 +292,7 @@ class TaskTable(Sequence[TaskRecord]):
         return self._key_index
 
 
-class TaskRows(Sequence[TaskRecord]):
+class TaskRows(DecodedRows[TaskRecord]):
     """Some rows of a TaskTable, in the given order, made on the fly like the table's."""
 
     def __init__(self, table: TaskTable, rows: Sequence[int]) -> None:
@@ -318,15 +301,8 @@ class TaskRows(Sequence[TaskRecord]):
     def __len__(self) -> int:
         return len(self._rows)
 
-    @overload
-    def __getitem__(self, index: int) -> TaskRecord: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[TaskRecord]: ...
-
-    def __getitem__(self, index: int | slice) -> TaskRecord | list[TaskRecord]:
-        if isinstance(index, slice):
-            return [self._table[r] for r in self._rows[index]]
-        return self._table[self._rows[index]]
+    def _decode(self, row: int) -> TaskRecord:
+        return self._table[self._rows[row]]
 
     def __iter__(self) -> Iterator[TaskRecord]:
         return map(self._table.__getitem__, self._rows)
