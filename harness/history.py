@@ -11,18 +11,20 @@ checkers (as in Jepsen): checks read these records and never touch the system.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-_fast_loads: Callable[[str], Any] | None
+from system.model import loads_json
+
+_fast_dumps: Callable[..., bytes] | None
 try:
-    import orjson
-    _fast_loads = orjson.loads
+    from orjson import dumps as _fast_dumps
 except ImportError:  # pragma: no cover - orjson is in requirements.txt; json does the same, slower
-    _fast_loads = None
+    _fast_dumps = None
 
 FINAL_STATUSES = ("succeeded", "dead", "cancelled")
 
@@ -198,17 +200,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def _loads(line: str) -> Any:
-    """orjson when installed (a million-line run parses several times faster), else json;
-    json also takes what orjson refuses (NaN, Infinity: json.dumps writes them)."""
-    if _fast_loads is not None:
-        try:
-            return _fast_loads(line)
-        except ValueError:
-            pass
-    return json.loads(line)
-
-
 def lines(path: Path | str) -> Iterable[tuple[int, dict]]:
     """(line number, object) of each line of a JSON-lines file, streamed."""
     with open(path, encoding="utf-8") as fh:
@@ -216,7 +207,7 @@ def lines(path: Path | str) -> Iterable[tuple[int, dict]]:
             if not line.strip():
                 continue
             try:
-                yield number, _loads(line)
+                yield number, loads_json(line)
             except ValueError as exc:
                 # A harness killed mid-write leaves a torn last line; anything else is corruption.
                 rest = fh.read()
@@ -250,9 +241,31 @@ def write_tasks(path: Path | str, tasks: Iterable[TaskRecord | Mapping[str, Any]
     with open(path, "w", encoding="utf-8") as fh:
         for task in tasks:
             raw = task_to_dict(task) if isinstance(task, TaskRecord) else task
-            fh.write(json.dumps(raw, separators=(",", ":"), default=_json_default) + "\n")
+            fh.write(task_line(raw))
             count += 1
     return count
+
+
+def task_line(raw: Mapping[str, Any]) -> str:
+    """One line of tasks.jsonl: orjson (ten times json's speed: a million records are read back
+    in under a minute, docs/benchmarks.md), json where orjson would change the record (it writes
+    NaN and Infinity, which a handler's result may hold, as null) or refuses it."""
+    if _fast_dumps is not None and not _non_finite(raw.get("result")):
+        try:
+            return _fast_dumps(raw, default=_json_default).decode() + "\n"
+        except TypeError:  # e.g. an int beyond 64 bits
+            pass
+    return json.dumps(raw, separators=(",", ":"), default=_json_default) + "\n"
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
 
 
 def write_results(path: Path | str, results: Mapping[str, Any]) -> None:

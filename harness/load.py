@@ -15,10 +15,11 @@ waiting for a free client counts as late, so lag shows when `clients` is too sma
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,13 +116,13 @@ def outcome_of(status: int, body: bytes, *, batch: int | None = None) -> list[Ou
 
 
 class LoadGenerator:
-    def __init__(self, plan: Sequence[Any], *, gateway_url: str, run_id: str,
+    def __init__(self, plan: Iterable[Any], *, gateway_url: str, run_id: str,
                  record: Callable[[SubmitRecord], None], clock: Callable[[], float],
                  clients: int = 4, batch: int | None = None, timeout: float = 2.0,
                  token: str | None = None, transport: str = "pool", realtime: bool = False) -> None:
         if transport not in TRANSPORTS:
             raise ValueError(f"transport {transport!r}: use one of {', '.join(TRANSPORTS)}")
-        self.plan = list(plan)
+        self.plan = iter(plan)  # walked once, made as it goes (a soak's plan is never held whole)
         self.gateway_url = gateway_url.rstrip("/")
         self.run_id = run_id
         self.record = record
@@ -215,8 +216,8 @@ class LoadGenerator:
 
     def _chunks(self) -> Iterator[list[Any]]:
         step = self.batch or 1
-        for i in range(0, len(self.plan), step):
-            yield self.plan[i:i + step]
+        while chunk := list(itertools.islice(self.plan, step)):
+            yield chunk
 
     def _answered(self, pool: KeepAlivePool, chunk: list[Any], keys: list[str], t: float,
                   outcomes: list[Outcome]) -> None:

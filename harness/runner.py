@@ -30,7 +30,7 @@ from harness.faults import Nemesis, pick_live_leader
 from harness.history import FaultRecord, HistoryWriter, PhaseRecord, Record, lines, write_results
 from harness.ledger import Ledger, state_dir
 from harness.load import LoadGenerator
-from harness.loadshape import plan_submits
+from harness.loadshape import iter_submits
 from harness.readback import Collector, TaskSink, read_back
 from harness.recorded import load_history, load_tasks
 from harness.recorder import Recorder
@@ -154,7 +154,7 @@ class Run:
         the scenario cannot run with this seed, exit 2)."""
         self.schedule = build_schedule(self.scenario, seed=self.seed,
                                        workers=worker_names(self.scenario.system.workers))
-        self.plan = plan_submits(self.scenario, self.schedule, seed=self.seed)
+        self.plan = iter_submits(self.scenario, self.schedule, seed=self.seed)
 
     def observe(self) -> None:
         """Start the sampler and the nemesis (once; a session starts them before its load)."""
@@ -210,9 +210,6 @@ class Run:
             self._tick(schedule.horizon)
             timeline.join(timeout=0.5)
         self.problems += self.load.errors
-        # the plan is spent (a soak's million PlannedSubmits hold ~150 MB): let it go before the checks
-        self.plan = ()
-        self.load.plan.clear()
         for event in schedule.starts():
             if event.id not in self.nemesis.started and event.fault not in LOAD_FAULTS:
                 self.nemesis.missed(event, requested=start + event.t,

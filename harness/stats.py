@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections.abc import Iterable, Sequence
 from statistics import median
 
@@ -98,5 +99,5 @@ def recovery_time(sorted_times: Sequence[float], *, fault_t: float, window: floa
 def clock_offset(pairs: Iterable[tuple[float, float]]) -> float | None:
     """Median of (epoch - relative) over matched pairs: add it to a run-relative time to get
     the epoch (Redis clock), subtract it to go back. None when there is no pair."""
-    diffs = [epoch - rel for epoch, rel in pairs]
+    diffs = array("d", (epoch - rel for epoch, rel in pairs))  # packed: a soak has a million
     return median(diffs) if diffs else None

@@ -14,7 +14,7 @@ from typing import Any
 from harness.stats import percentile, rate_between, recovery_time
 
 from .rundata import TaskDicts
-from .series import FaultSpan
+from .series import FaultSpan, Latencies
 
 WINDOW_S = 10.0          # before/after windows
 RECOVERY_WINDOW_S = 5.0  # as harness.checks.summarize: the same number as results.json's summary
@@ -40,8 +40,10 @@ def _rate(times: Sequence[float], a: float, b: float) -> float | None:
     return rate_between(times, a, b) if b - a >= 1.0 else None
 
 
-def _between(points: Sequence[tuple[Any, ...]], lo: float, hi: float) -> list[float]:
+def _between(points: Sequence[tuple[Any, ...]], lo: float, hi: float) -> Sequence[float]:
     """Values of the (t, value, ...) points (sorted by t) with lo <= t < hi."""
+    if isinstance(points, Latencies):  # its columns: no tuple made per task
+        return points.ms[bisect.bisect_left(points.t, lo):bisect.bisect_left(points.t, hi)]
     a = bisect.bisect_left(points, lo, key=_first)
     b = bisect.bisect_left(points, hi, key=_first)
     return [p[1] for p in points[a:b]]

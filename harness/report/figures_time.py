@@ -215,7 +215,8 @@ def latency_figure(run: Run, axis: Axis) -> go.Figure:
     lat = task_latencies(run, tb)
     x = tb.centers()
     fig = go.Figure()
-    for p in [p for p in PRIORITIES if any(q == p for _, _, q in lat)]:
+    present = lat.priorities()
+    for p in [p for p in PRIORITIES if p in present]:
         per = binned_percentiles(((t, v) for t, v, q in lat if q == p), tb)
         for q, dash in PERCENTILE_DASH.items():
             fig.add_trace(go.Scatter(x=x, y=per[float(q[1:])], name=f"{p} {q}", legendgroup=p,
@@ -232,7 +233,8 @@ def latency_figure(run: Run, axis: Axis) -> go.Figure:
     layout = base_layout(title="Latency, submit to finish (ms, log scale), by submit time",
                          x_range=axis.x_range, y_title="ms", height=340)
     limits = limit_lines(run.results).get("latency", [])
-    values = [v for _, v, _ in lat if v > 0] + [y for y, *_ in limits]
+    positive = [v for v in (min((v for v in lat.ms if v > 0), default=None), max(lat.ms, default=0.0)) if v]
+    values = positive + [y for y, *_ in limits]
     if values:
         layout["yaxis"].update(type="log", rangemode="normal", **log_ticks(min(values), max(values)))
     fig = _finish(fig, axis, layout)

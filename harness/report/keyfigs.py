@@ -7,6 +7,7 @@ or computed from the recorded run.
 """
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from harness.stats import percentile
@@ -57,14 +58,14 @@ def computed_figures(run: Run) -> dict[str, float | None]:
     tb = timebase(run)
     start, end = load_window(run, tb)
     done = completion_times(run, tb)
-    in_load = [t for t in done if start <= t < end]
-    lat = [v for _, v, _ in task_latencies(run, tb)]
+    in_load = bisect.bisect_left(done, end) - bisect.bisect_left(done, start) if end > start else 0
+    lat = task_latencies(run, tb).ms
     impacts = fault_impacts(fault_spans(run, t1=tb.t1), done, run.tasks, offset=clock_offset(run),
                             load=(start, end), t1=tb.t1, latencies=task_latencies(run, tb))
     recoveries = [i.recovery_s for i in impacts if i.recovery_s is not None]
     status, events = task_counts(run)
     return {
-        "throughput": round(len(in_load) / (end - start), 3) if end > start else None,
+        "throughput": round(in_load / (end - start), 3) if end > start else None,
         "p50_latency_ms": percentile(lat, 50), "p95_latency_ms": percentile(lat, 95),
         "p99_latency_ms": percentile(lat, 99),
         "recovery_time_s": max(recoveries) if recoveries else None,

@@ -7,9 +7,11 @@ converted here once.
 """
 from __future__ import annotations
 
+import itertools
 import math
+from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +152,7 @@ def _whole_or_all(run: Run) -> Iterable[dict[str, Any]]:
     return run.tasks.whole() if isinstance(run.tasks, TaskDicts) else run.tasks
 
 
-def task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
+def task_latencies(run: Run, tb: Timebase) -> Latencies:
     """(submit time, latency ms, priority) of every succeeded task, by submit time."""
     memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
     key = ("report_latencies", tb.offset)
@@ -159,32 +161,66 @@ def task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
     return memo[key]
 
 
-def _task_latencies(run: Run, tb: Timebase) -> list[tuple[float, float, str]]:
-    out = []
+class Latencies(Sequence[tuple[float, float, str]]):
+    """Succeeded tasks' (submit time, latency ms, priority), sorted by submit time, kept as
+    three packed columns: 17 bytes a task where a list of tuples took about 140 (a soak's
+    900,000 tasks held 127 MB of them while its report was built, docs/benchmarks.md)."""
+
+    def __init__(self, points: Iterable[tuple[float, float, str]]) -> None:
+        t, ms, names = array("d"), array("d"), array("B")
+        codes: dict[str, int] = {}
+        for when, latency, priority in points:
+            t.append(when)
+            ms.append(latency)
+            names.append(codes.setdefault(priority, len(codes)))
+        self._names = list(codes)
+        if any((t[i], ms[i]) > (t[i + 1], ms[i + 1]) for i in range(len(t) - 1)):
+            # by time, then latency (two stable sorts on one key each: no tuple per task)
+            order = sorted(sorted(range(len(t)), key=ms.__getitem__), key=t.__getitem__)
+            t, ms, names = (array(a.typecode, map(a.__getitem__, order)) for a in (t, ms, names))
+        self.t, self.ms, self._codes = t, ms, names
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self.t)))]
+        return self.t[index], self.ms[index], self._names[self._codes[index]]
+
+    def __iter__(self) -> Iterator[tuple[float, float, str]]:
+        names = self._names
+        return ((t, ms, names[c]) for t, ms, c in zip(self.t, self.ms, self._codes, strict=True))
+
+    def priorities(self) -> set[str]:
+        return {self._names[c] for c in set(self._codes)}
+
+
+def _task_latencies(run: Run, tb: Timebase) -> Latencies:
+    plain: Iterable[tuple[float, float, str]] = ()
     if isinstance(run.tasks, TaskDicts):
-        out = [(s - tb.offset, (f - s) * 1000, str(p)) for s, f, p in
-               run.tasks.plain_rows("submitted_at", "finished_at", "priority") if f and s]
-    for t in _whole_or_all(run):
-        if t.get("status") == "succeeded" and t.get("finished_at") and t.get("submitted_at"):
-            out.append((t["submitted_at"] - tb.offset, (t["finished_at"] - t["submitted_at"]) * 1000,
-                        str(t.get("priority", "normal"))))
-    out.sort()
-    return out
+        plain = ((s - tb.offset, (f - s) * 1000, str(p)) for s, f, p in
+                 run.tasks.plain_rows("submitted_at", "finished_at", "priority") if f and s)
+    whole = ((t["submitted_at"] - tb.offset, (t["finished_at"] - t["submitted_at"]) * 1000,
+              str(t.get("priority", "normal"))) for t in _whole_or_all(run)
+             if t.get("status") == "succeeded" and t.get("finished_at") and t.get("submitted_at"))
+    return Latencies(itertools.chain(plain, whole))
 
 
-def completion_times(run: Run, tb: Timebase) -> list[float]:
-    """Relative time of every applied success (the 'succeeded' event, else finished_at)."""
+def completion_times(run: Run, tb: Timebase) -> Sequence[float]:
+    """Relative time of every applied success (the 'succeeded' event, else finished_at), sorted;
+    packed (8 bytes each) and shared between the figures: read it, do not change it."""
     memo = run.tasks.memo() if isinstance(run.tasks, TaskDicts) else {}
     key = ("report_completions", tb.offset)
     if key not in memo:
         memo[key] = _completion_times(run, tb)
-    return list(memo[key])
+    return memo[key]
 
 
-def _completion_times(run: Run, tb: Timebase) -> list[float]:
-    out = []
+def _completion_times(run: Run, tb: Timebase) -> array[float]:
+    out = array("d")
     if isinstance(run.tasks, TaskDicts):  # a plain task's success is at its finished_at
-        out = [f - tb.offset for (f,) in run.tasks.plain_rows("finished_at")]
+        out.extend(f - tb.offset for (f,) in run.tasks.plain_rows("finished_at"))
     for t in _whole_or_all(run):
         if t.get("status") != "succeeded":
             continue
@@ -193,8 +229,8 @@ def _completion_times(run: Run, tb: Timebase) -> list[float]:
         if when is not None:
             out.append(when - tb.offset)
     if not out:  # no task records: fall back to the sampler's completed counter
-        out = _counter_deltas(run.records("sample"), "completed")
-    return sorted(out)
+        out.extend(_counter_deltas(run.records("sample"), "completed"))
+    return array("d", sorted(out))
 
 
 def _counter_deltas(samples: list[dict[str, Any]], counter: str) -> list[float]:

@@ -79,3 +79,22 @@ def test_fault_spans_start_at_the_effective_time_and_carry_lateness():
     assert spans["f1"].start == 21.0 and spans["f1"].late and spans["f2"].start == 8.0 and not spans["f2"].late
     html = faults_html(fault_impacts([spans["f1"]], [], [], offset=0.0, load=(0.0, 30.0), t1=30.0))
     assert "LATE: asked for 6.0s, took effect 15.0s after" in html
+
+
+def test_latencies_are_packed_and_sorted_like_the_tuples_they_replace() -> None:
+    import random
+
+    from harness.report.faultsummary import _between
+    from harness.report.series import Latencies
+
+    rng = random.Random(4)
+    points = [(float(rng.randrange(50)), float(rng.randrange(5)), rng.choice(["high", "normal", "low"]))
+              for _ in range(500)]  # many ties in time: a batch shares its submitted_at
+    lat = Latencies(points)
+    expected = sorted(points)
+    assert [(t, ms) for t, ms, _ in lat] == [(t, ms) for t, ms, _ in expected]
+    assert len(lat) == 500 and lat[3][:2] == expected[3][:2] and lat[-1][:2] == expected[-1][:2]
+    assert [p[:2] for p in lat[::100]] == [p[:2] for p in expected[::100]]
+    assert lat.priorities() == {"high", "normal", "low"}
+    assert sorted(_between(lat, 10.0, 20.0)) == sorted(ms for t, ms, _ in points if 10.0 <= t < 20.0)
+    assert Latencies([]).priorities() == set() and list(Latencies([])) == []
