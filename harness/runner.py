@@ -278,6 +278,10 @@ class Run:
         return False
 
     def readback_and_check(self) -> list[CheckResult]:
+        for when, primary in getattr(self.backend, "unscheduled_failovers", ()):
+            self.problems.append(f"Sentinel failed Redis over by itself at {when - self.wall_start:.1f}s "
+                                 f"(new primary {primary}): a failover the schedule did not ask for")
+            self.opts.say(f"warning: {self.problems[-1]}")
         self.enter("readback")
         pending = self.collector.stop() if self.collector is not None else []
         sink = self.sink or TaskSink(self.run_dir / "tasks.jsonl")

@@ -9,6 +9,9 @@ proxies and make network faults silently ineffective. So every process gets REDI
 and no REDIS_SENTINELS. Sentinels (3, quorum 2, down-after 1 s) run only when the scenario has a
 redis_failover; after they promote the replica, this backend asks them for the new primary and
 re-points every proxy's upstream at it (Toxiproxy `POST /proxies/{name}` {"upstream"}).
+A failover Sentinel makes by itself (a primary that missed its pings on a crowded machine) is
+followed the same way, by a thread that asks the Sentinels twice a second; it is reported
+(`unscheduled_failovers`), since the run then met a failover its schedule did not ask for.
 Limitation: between the primary's death and the re-point (about down-after + election, 2-4 s)
 clients' connections are refused, a little longer than with Sentinel-aware clients; and
 Sentinel discovery in the clients is not exercised by this backend (the Docker backend does).
@@ -22,6 +25,8 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +53,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CAPABILITIES = ALL_FAULTS | service_faults("local")
 
 SYSTEM_ROOT_ENV = "HARNESS_SYSTEM_ROOT"
+FOLLOW_INTERVAL_S = 0.5   # how often the backend asks the Sentinels who the primary is
 
 
 def system_root() -> Path:
@@ -88,6 +94,10 @@ class LocalBackend(ProxiedNetwork):
         self.token_file.touch(mode=0o600)
         self.token_file.write_text(self.token)
         self.skews: dict[str, float] = {}          # worker -> clock offset (s) it runs with
+        self.unscheduled_failovers: list[tuple[float, str]] = []   # (epoch s, new primary) Sentinel did alone
+        self.follow_errors: list[str] = []
+        self._stopping = threading.Event()
+        self._follower: threading.Thread | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def capabilities(self) -> frozenset[str]:
@@ -102,7 +112,32 @@ class LocalBackend(ProxiedNetwork):
         self.gateway_port = free_port()
         self.start_node("gateway")
         self.scale(spec.workers)
+        if spec.sentinel:
+            self._follower = threading.Thread(target=self._follow_sentinel, name="sentinel-follower", daemon=True)
+            self._follower.start()
         return self.endpoints()
+
+    def _follow_sentinel(self) -> None:
+        """Re-point the proxies when Sentinel fails the primary over by itself. Without this the
+        system, which reaches Redis only through the proxies, kept writing to the demoted
+        replica after such a failover (READONLY), and the run judged a harness limitation.
+        Each one is kept in `unscheduled_failovers` (the runner reports it: the run met a
+        failover its schedule did not ask for)."""
+        while not self._stopping.wait(FOLLOW_INTERVAL_S):
+            try:
+                assert self.redis is not None
+                with self.redis.roles:  # adopt and re-point as one step: no harness failover between
+                    name = self.redis.adopt_sentinel_primary()
+                    if name is not None:
+                        self._point_proxies(self.redis.nodes[name].address)
+                        self.unscheduled_failovers.append((time.time(), name))
+            except Exception as exc:  # noqa: BLE001 - a Sentinel or Toxiproxy hiccup: look again
+                self.follow_errors.append(f"{exc.__class__.__name__}: {exc}")
+
+    def _point_proxies(self, address: str) -> None:
+        assert self.tp is not None
+        for proxy in sorted(self.tp.created_proxies):
+            self.tp.set_upstream(proxy, address)
 
     def endpoints(self) -> Endpoints:
         assert self.redis is not None, "start() first"
@@ -122,6 +157,9 @@ class LocalBackend(ProxiedNetwork):
 
     def teardown(self) -> list[str]:
         problems: list[str] = []
+        self._stopping.set()
+        if self._follower is not None:
+            self._follower.join(timeout=10)
         if self.tp is not None:
             problems += self.tp.cleanup()
         for name in sorted(self.nodes, key=lambda n: (n == "gateway", _number(n)), reverse=True):
@@ -271,10 +309,10 @@ class LocalBackend(ProxiedNetwork):
 
     def redis_failover(self, *, on_down: Callable[[], None] | None = None) -> str:
         assert self.redis is not None and self.tp is not None
-        new = self.redis.failover(on_down=on_down)
-        address = self.redis.nodes[new].address
-        for proxy in sorted(self.tp.created_proxies):
-            self.tp.set_upstream(proxy, address)
+        with self.redis.roles:  # the follower waits: this failover is the harness's own
+            new = self.redis.failover(on_down=on_down)
+            address = self.redis.nodes[new].address
+            self._point_proxies(address)
         return address
 
     def redis_restart(self, *, aof: bool = True, on_down: Callable[[], None] | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ class RedisCluster:
         self.nodes: dict[str, RedisNode] = {}
         self.sentinels: list[tuple[int, Child]] = []
         self.primary = ""
+        self.roles = threading.RLock()  # a failover the harness causes and one it follows, one at a time
         # Sentinels take commands (even SENTINEL FAILOVER) from anyone who reaches them: a fresh
         # password per run, with protected mode left on (the config file holds it, mode 0600).
         self.sentinel_password = secrets.token_urlsafe(18)
@@ -157,12 +159,32 @@ class RedisCluster:
         best = max(votes.items(), key=lambda kv: kv[1], default=None)
         return best[0] if best and best[1] >= 2 else None
 
+    def adopt_sentinel_primary(self) -> str | None:
+        """When a majority of Sentinels name another primary than ours, and it takes writes, take
+        it as the primary (a failover the harness did not cause: Sentinel failing over a primary
+        that missed its pings on a crowded machine); returns its name, else None."""
+        with self.roles:
+            addr = self.sentinel_primary()
+            current = self.nodes[self.primary]
+            if addr is None or addr == current.address:
+                return None
+            name = next((n for n, node in self.nodes.items() if node.address == addr), None)
+            if name is None or not _is_master(self.nodes[name]):
+                return None
+            self._swap_roles(current, self.nodes[name])
+            self.primary = name
+            return name
+
     def failover(self, *, timeout: float = 30.0, on_down: Callable[[], None] | None = None) -> str:
         """SIGKILL the primary; wait for a promoted replica that accepts writes; return its name.
         `on_down` is called once the old primary is gone (the fault's effective time)."""
         if not self.sentinels:
             raise BackendError("redis_failover needs Sentinels; the scenario did not ask for them "
                                "(the runner sets SystemSpec.sentinel when the timeline has one)")
+        with self.roles:
+            return self._failover(timeout, on_down)
+
+    def _failover(self, timeout: float, on_down: Callable[[], None] | None) -> str:
         old = self.nodes[self.primary]
         self.stop_node(self.primary, kill=True)
         if on_down is not None:

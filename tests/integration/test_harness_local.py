@@ -209,3 +209,45 @@ def test_a_worker_restarted_behind_a_partition_registers_after_the_heal(tmp_path
              and e["t"] - json.loads((run_dir / "results.json").read_text())["meta"]["start_wall"] > heal.t]
     assert after, "the restarted worker-1 never took work after the heal"
     assert result.exit_code == 0, [c.to_dict() for c in result.checks if c.passed is not True]
+
+
+def test_a_failover_sentinel_makes_by_itself_is_followed_and_reported(tmp_path: Path) -> None:
+    """Sentinel may fail the primary over with no fault asked (a primary that missed its pings
+    on a crowded machine): the proxies must follow, or the system goes on with the demoted
+    replica and the run judges the harness. Forced here with SENTINEL FAILOVER."""
+    import redis
+
+    from harness.backends.base import SystemSpec
+    from harness.backends.local import LocalBackend
+    from harness.backends.local_infra import SENTINEL_MASTER
+    from harness.backends.procs import wait_until
+    from harness.client import GatewayClient
+    from harness.ledger import Ledger
+
+    ledger = Ledger.create(tmp_path, "follow")
+    backend = LocalBackend(ledger=ledger)
+    try:
+        endpoints = backend.start(SystemSpec(workers=1, config=FAST, sentinel=True, aof=False))
+        assert backend.redis is not None and backend.tp is not None
+        old = backend.redis.primary
+        wait_until(lambda: backend.redis is not None and backend.redis.sentinel_primary() is not None,
+                   timeout=30, what="the Sentinels to agree")
+        port = backend.redis.sentinels[0][0]
+        with redis.Redis(port=port, password=backend.redis.sentinel_password, socket_timeout=5) as s:
+            assert s.execute_command("SENTINEL", "FAILOVER", SENTINEL_MASTER)
+        wait_until(lambda: backend.unscheduled_failovers, timeout=30, what="the backend to follow the failover")
+        new = backend.redis.primary
+        assert new != old and backend.unscheduled_failovers[-1][1] == new
+        address = backend.redis.nodes[new].address
+        assert {backend.tp.get_proxy(p).upstream for p in backend.tp.created_proxies} == {address}
+        assert backend.endpoints().redis_url != endpoints.redis_url
+        client = GatewayClient(endpoints.gateway_url, token=endpoints.gateway_token)
+        # the gateway writes through its proxy: accepted by the new primary
+        wait_until(lambda: client.submit({"type": "echo", "data": 1}).outcome == "ok", timeout=20,
+                   what="a submit accepted after the failover")
+        client.close()
+    finally:
+        problems = backend.teardown()
+        backend.remove_workdir()
+        ledger.close()
+    assert problems == [] and backend.follow_errors == []
