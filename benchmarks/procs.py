@@ -8,18 +8,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def free_port() -> int:
-    """A TCP port nobody listens on now (bind to port 0 and read what the kernel chose)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from harness.backends.procs import free_port  # noqa: F401 - the one port picker; benchmark modules import it from here
 
 
 @dataclass

@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 import requests
 
 from harness.backends.compose import env_file_values
+from harness.backends.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -46,12 +46,6 @@ def wait_for(what: str, check: Callable[[], T | None], *, timeout: float, interv
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}"
                          + (f" (last error: {last_error})" if last_error else ""))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Stack:
