@@ -115,6 +115,9 @@ def measure(run_dir: Path, *, rebuild: bool = True) -> dict[str, Any]:
                                                             "duplicates", "stale_acks", "duration_s")},
         "costs": meta.get("costs"),
         "report_build_s": None if report_s is None else round(report_s, 1),
+        # this process's peak so far: with --measure-only (no --recheck), reading the samples and
+        # rebuilding the report in a fresh process, i.e. what the report costs in memory
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "report_mb": round(page.stat().st_size / 1e6, 2),
         "files_mb": {p.name: round(p.stat().st_size / 1e6, 1) for p in run_dir.glob("*.jsonl")},
         "redis_mb": {"start": _mb(memory[0]), "peak": _mb(max(memory)), "end": _mb(memory[-1])} if memory else None,
