@@ -233,8 +233,8 @@ def latency_figure(run: Run, axis: Axis) -> go.Figure:
     layout = base_layout(title="Latency, submit to finish (ms, log scale), by submit time",
                          x_range=axis.x_range, y_title="ms", height=340)
     limits = limit_lines(run.results).get("latency", [])
-    positive = [v for v in (min((v for v in lat.ms if v > 0), default=None), max(lat.ms, default=0.0)) if v]
-    values = positive + [y for y, *_ in limits]
+    lowest = min((v for v in lat.ms if v > 0), default=None)  # the positive range, for the log axis
+    values = ([lowest, max(lat.ms)] if lowest is not None else []) + [y for y, *_ in limits]
     if values:
         layout["yaxis"].update(type="log", rangemode="normal", **log_ticks(min(values), max(values)))
     fig = _finish(fig, axis, layout)
